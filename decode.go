@@ -1,0 +1,165 @@
+package sessionplus
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+)
+
+// DecodeOptions decodes opts into the struct that out points to, the way
+// every driver should read its options. Keys are matched against the
+// struct's `mapstructure` tags. It returns an error wrapping [ErrConfig] that
+// names the key for an unknown key (listing the known ones) and for a value
+// of the wrong type. The keys the root package sets for every driver
+// (cookie_name, secret_keys, logger) are never reported as unknown.
+//
+// Durations (time.Duration and *time.Duration fields) accept a
+// time.Duration, a Go duration string such as "24h", or a whole number of
+// seconds (an integer, or a float without a fraction as JSON decoders
+// produce). A []byte field also accepts a string.
+func DecodeOptions(opts Options, out any) error {
+	known := structKeys(out)
+	var unknown []string
+	for k := range opts {
+		if !slices.Contains(known, k) && k != optCookieName && k != optSecretKeys && k != optLogger {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("%w: unknown key %q (known keys: %s)", ErrConfig, unknown[0], strings.Join(known, ", "))
+	}
+	in := make(map[string]any, len(opts))
+	for k, v := range opts {
+		if slices.Contains(known, k) {
+			in[k] = v
+		}
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook: durationHook,
+		Result:     out,
+		ZeroFields: false,
+	})
+	if err != nil {
+		panic("sessionplus: DecodeOptions: " + err.Error())
+	}
+	if err := dec.Decode(in); err != nil {
+		return fmt.Errorf("%w: %s", ErrConfig, describeDecodeError(err))
+	}
+	return nil
+}
+
+// structKeys returns the sorted mapstructure keys of the struct p points to.
+func structKeys(p any) []string {
+	t := reflect.TypeOf(p)
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
+		panic("sessionplus: DecodeOptions needs a pointer to a struct")
+	}
+	t = t.Elem()
+	keys := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// describeDecodeError turns a mapstructure error into `key "x": expected
+// int, got string "y"`, naming the first key that failed.
+func describeDecodeError(err error) string {
+	var de *mapstructure.DecodeError
+	if !errors.As(err, &de) {
+		return err.Error()
+	}
+	key := de.Name()
+	var ute *mapstructure.UnconvertibleTypeError
+	if errors.As(de, &ute) {
+		return fmt.Sprintf("key %q: expected %s, got %s", key, ute.Expected.Type(), describeValue(ute.Value))
+	}
+	var pe *mapstructure.ParseError
+	if errors.As(de, &pe) {
+		return fmt.Sprintf("key %q: expected %s, got %s (%v)", key, pe.Expected.Type(), describeValue(pe.Value), pe.Err)
+	}
+	return fmt.Sprintf("key %q: %v", key, de.Unwrap())
+}
+
+func describeValue(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nil"
+	case string:
+		return fmt.Sprintf("string %q", v)
+	default:
+		return reflect.TypeOf(v).String()
+	}
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook converts the accepted forms of a duration and lets strings
+// fill []byte fields.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to == durationType {
+		return parseDuration(data)
+	}
+	if to == reflect.TypeFor[[]byte]() {
+		if s, ok := data.(string); ok {
+			return []byte(s), nil
+		}
+	}
+	return data, nil
+}
+
+// parseDuration accepts a time.Duration, a duration string or whole seconds.
+func parseDuration(v any) (any, error) {
+	switch v := v.(type) {
+	case time.Duration:
+		return v, nil
+	case string:
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("expected a duration such as \"24h\" or whole seconds, got string %q", v)
+		}
+		return d, nil
+	case float64:
+		if v != math.Trunc(v) || math.Abs(v) > float64(math.MaxInt64/int64(time.Second)) {
+			return nil, fmt.Errorf("expected a duration such as \"24h\" or whole seconds, got %v", v)
+		}
+		return time.Duration(v) * time.Second, nil
+	case float32:
+		return parseDuration(float64(v))
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n := rv.Int()
+		if n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return nil, fmt.Errorf("duration of %d seconds is out of range", n)
+		}
+		return time.Duration(n) * time.Second, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n := rv.Uint()
+		if n > uint64(math.MaxInt64/int64(time.Second)) {
+			return nil, fmt.Errorf("duration of %d seconds is out of range", n)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return nil, fmt.Errorf("expected a duration such as \"24h\" or whole seconds, got %s", describeValue(v))
+}

@@ -1,0 +1,144 @@
+package sessionplus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Options is one session's entry of the configuration: the Go form of one
+// entry of flask-session-plus's SESSION_CONFIG, such as
+//
+//	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "client": rdb}
+//
+// The root package takes the common keys (cookie_*, session_*, key_prefix,
+// use_signer, hash_ids, secret_keys) and hands a driver's Open the remaining,
+// driver-specific keys, plus the keys of [Options.CookieName],
+// [Options.SecretKeys] and [Options.Logger] that it sets for every driver.
+// The caller's map is never modified.
+type Options map[string]any
+
+// Keys the root package sets in the Options it passes to Driver.Open.
+// [DecodeOptions] does not report them as unknown.
+const (
+	optCookieName = "cookie_name"
+	optSecretKeys = "secret_keys"
+	optLogger     = "logger"
+)
+
+// CookieName returns the name of the session's cookie, which the root
+// package sets for every driver (a client-side store binds it into its MAC).
+func (o Options) CookieName() string {
+	s, _ := o[optCookieName].(string)
+	return s
+}
+
+// SecretKeys returns the session's secret keys, newest first, which the root
+// package sets for every driver. Each is at least [MinSecretKeyLen] bytes.
+func (o Options) SecretKeys() [][]byte {
+	k, _ := o[optSecretKeys].([][]byte)
+	return k
+}
+
+// Logger returns the logger configured for the sessions, never nil.
+func (o Options) Logger() *slog.Logger {
+	if l, ok := o[optLogger].(*slog.Logger); ok && l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// Driver opens stores of one session_type. A driver registers itself from
+// its package's init:
+//
+//	func init() { sessionplus.Register(Name, Driver{}) }
+type Driver interface {
+	// Open returns a Store for one configured session. opts holds the
+	// session's driver-specific keys; Open must reject unknown keys, wrong
+	// types and missing required keys with an error that names the key
+	// (DecodeOptions does all three). The root package adds the session's
+	// name and type to the error.
+	Open(ctx context.Context, opts Options) (Store, error)
+}
+
+// Registry maps session_type names to drivers. The zero value is an empty
+// registry ready to use; the package-level functions use [DefaultRegistry].
+type Registry struct {
+	mu      sync.RWMutex
+	drivers map[string]Driver
+}
+
+// DefaultRegistry holds the drivers registered with [Register].
+var DefaultRegistry = new(Registry)
+
+// Register makes a driver available under the given session_type. It panics
+// if driver is nil, sessionType is empty, or a driver was already registered
+// under that name: these are programming errors.
+func (r *Registry) Register(sessionType string, driver Driver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if driver == nil {
+		panic("sessionplus: Register driver is nil")
+	}
+	if sessionType == "" {
+		panic("sessionplus: Register called with an empty session_type")
+	}
+	if _, dup := r.drivers[sessionType]; dup {
+		panic("sessionplus: Register called twice for driver " + quote(sessionType))
+	}
+	if r.drivers == nil {
+		r.drivers = make(map[string]Driver)
+	}
+	r.drivers[sessionType] = driver
+}
+
+// Drivers returns the registered session_type names, sorted.
+func (r *Registry) Drivers() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	names := make([]string, 0, len(r.drivers))
+	for name := range r.drivers {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Lookup returns the driver registered under sessionType. The error for an
+// unknown name wraps [ErrUnknownDriver] and lists the registered names with
+// the hint of a forgotten import.
+func (r *Registry) Lookup(sessionType string) (Driver, error) {
+	r.mu.RLock()
+	d, ok := r.drivers[sessionType]
+	r.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	registered := strings.Join(r.Drivers(), ", ")
+	if registered == "" {
+		registered = "none"
+	}
+	return nil, fmt.Errorf("%w %q (forgotten import of %s?); registered: %s",
+		ErrUnknownDriver, sessionType, driverImport(sessionType), registered)
+}
+
+// Register makes a driver available in [DefaultRegistry]. See [Registry.Register].
+func Register(sessionType string, driver Driver) { DefaultRegistry.Register(sessionType, driver) }
+
+// Drivers returns the session_type names in [DefaultRegistry], sorted.
+func Drivers() []string { return DefaultRegistry.Drivers() }
+
+// driverImport guesses the import path of the driver of sessionType, for the
+// hint in an unknown session_type error.
+func driverImport(sessionType string) string {
+	dir := map[string]string{"secure_cookie": "cookie", "mongodb": "mongo"}[sessionType]
+	if dir == "" {
+		dir = sessionType
+	}
+	return "github.com/sessionplus/sessionplus/drivers/" + dir
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
