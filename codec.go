@@ -36,7 +36,10 @@ const (
 	tagTime    = 0x82
 )
 
-var errBadValue = errors.New("malformed stored value")
+var (
+	errBadValue        = errors.New("malformed stored value")
+	errMalformedRecord = fmt.Errorf("%w: malformed record", ErrNotFound)
+)
 
 // encodeValue encodes v for storage.
 func encodeValue(v any) ([]byte, error) {
@@ -254,7 +257,7 @@ func MarshalRecord(r Record) []byte {
 // UnmarshalRecord decodes what [MarshalRecord] encoded. Malformed input
 // gives an error wrapping [ErrNotFound], so that a store may return it as is.
 func UnmarshalRecord(b []byte) (Record, error) {
-	bad := fmt.Errorf("%w: malformed record", ErrNotFound)
+	bad := errMalformedRecord
 	if len(b) == 0 || b[0] != recordVersion {
 		return Record{}, bad
 	}

@@ -33,7 +33,10 @@ func DecodeOptions(opts Options, out any) error {
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		return fmt.Errorf("%w: unknown key %q (known keys: %s)", ErrConfig, unknown[0], strings.Join(known, ", "))
+		if len(known) == 0 {
+			return ConfigErrorf("unknown key %q (this session_type takes no keys of its own)", unknown[0])
+		}
+		return ConfigErrorf("unknown key %q (known keys: %s)", unknown[0], strings.Join(known, ", "))
 	}
 	in := make(map[string]any, len(opts))
 	for k, v := range opts {
@@ -50,7 +53,7 @@ func DecodeOptions(opts Options, out any) error {
 		panic("sessionplus: DecodeOptions: " + err.Error())
 	}
 	if err := dec.Decode(in); err != nil {
-		return fmt.Errorf("%w: %s", ErrConfig, describeDecodeError(err))
+		return ConfigErrorf("%s", describeDecodeError(err))
 	}
 	return nil
 }

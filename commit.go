@@ -1,0 +1,327 @@
+package sessionplus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// outcome is what saving one part decided: a cookie to send (or to expire),
+// and the error of a failed save, in which case no cookie goes out.
+type outcome struct {
+	cookie *http.Cookie
+	err    error
+}
+
+// Save writes the sessions that changed in this request to their backends
+// and puts their Set-Cookie lines in the response header. Unchanged sessions
+// whose keep-alive is due are kept alive. A handler may call it to see the
+// error; the middleware calls [Session.Commit] before the response headers
+// go out. Save returns the joined [StoreError]s of the sessions that failed;
+// no cookie is sent for a session whose save failed.
+func (s *Session) Save() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.mutable(); err != nil {
+		return err
+	}
+	return s.saveLocked()
+}
+
+// Commit is the final save of the request, made by the middleware just
+// before the response headers are written. After it, changes to the session
+// fail with [ErrClosed]. A second Commit returns the result of the first.
+func (s *Session) Commit() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil
+	}
+	if s.closed {
+		return s.final
+	}
+	s.final = s.saveLocked()
+	s.closed = true
+	return s.final
+}
+
+func (s *Session) saveLocked() error {
+	now := s.m.now()
+	outs := make([]outcome, len(s.parts))
+	busy := 0
+	for _, p := range s.parts {
+		if !p.conf.client && p.needsIO(now) {
+			busy++
+		}
+	}
+	var wg sync.WaitGroup
+	for i, p := range s.parts {
+		if busy > 1 && !p.conf.client && p.needsIO(now) {
+			wg.Go(func() { outs[i] = p.commit(s.ctx, now) })
+			continue
+		}
+		outs[i] = p.commit(s.ctx, now)
+	}
+	wg.Wait()
+	var errs []error
+	for i, o := range outs {
+		if o.err != nil {
+			errs = append(errs, o.err)
+			continue
+		}
+		if o.cookie != nil {
+			s.parts[i].writeCookie(s.header, o.cookie)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// permanentOf returns whether p is permanent after this request.
+func (s *Session) permanentOf(p *Part) bool {
+	if s.perm != nil {
+		return *s.perm
+	}
+	return p.permanent
+}
+
+// changed reports whether p has changes to write.
+func (p *Part) changed() bool {
+	return len(p.dirty) > 0 || p.newID || p.deleteOld
+}
+
+// needsIO reports whether committing a server-side part may reach its
+// backend (used only to decide whether to commit parts concurrently).
+func (p *Part) needsIO(now time.Time) bool {
+	if p.state == failed {
+		return false
+	}
+	return p.changed() || (p.idOK && (now.After(p.idc.due) || p.s.permanentOf(p) != p.permanent))
+}
+
+// commit saves one part. It touches only p, so parts commit concurrently.
+func (p *Part) commit(ctx context.Context, now time.Time) outcome {
+	if p.state == failed {
+		if p.lost {
+			return outcome{err: &StoreError{Session: p.conf.name, Type: p.conf.typ, Op: "save",
+				Err: fmt.Errorf("%w earlier in the request, so its changes were not saved: %w", ErrLoadFailed, p.loadErr)}}
+		}
+		return outcome{}
+	}
+	if p.conf.client {
+		return p.commitClient(ctx, now)
+	}
+	return p.commitServer(ctx, now)
+}
+
+func (p *Part) fail(op string, err error) outcome {
+	return outcome{err: &StoreError{Session: p.conf.name, Type: p.conf.typ, Op: op, Err: err}}
+}
+
+func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
+	c := p.conf
+	perm := p.s.permanentOf(p)
+	expiry := now.Add(c.lifetimeOf(perm))
+	oldKey := ""
+	if p.idOK {
+		oldKey = storageKey(c.keyPrefix, p.idc.id, c.hashIDs)
+	}
+	switch {
+	case p.changed() && len(p.values) == 0:
+		// Emptied, cleared or destroyed: delete the record, expire the cookie.
+		if oldKey != "" && (p.deleteOld || p.exists) {
+			if err := c.store.Delete(ctx, oldKey); err != nil {
+				return p.fail("delete", err)
+			}
+		}
+		p.afterDelete()
+		if p.in != "" {
+			return outcome{cookie: p.expired()}
+		}
+		return outcome{}
+
+	case p.changed() && (p.newID || !p.exists):
+		// A new session, or a new id for the whole record.
+		id := newID()
+		u := Update{Set: p.values, Expiry: expiry, Replace: true}
+		if _, err := c.store.Save(ctx, storageKey(c.keyPrefix, id, c.hashIDs), u); err != nil {
+			return p.fail("save", err)
+		}
+		if p.deleteOld && oldKey != "" {
+			if err := c.store.Delete(ctx, oldKey); err != nil {
+				return p.fail("delete", fmt.Errorf("old id after moving the session to a new one: %w", err))
+			}
+		}
+		return p.afterSave(id, perm, expiry, now)
+
+	case p.changed():
+		// A field-level write of what changed.
+		u := Update{Expiry: expiry}
+		for f := range p.dirty {
+			if b, ok := p.values[f]; ok {
+				if u.Set == nil {
+					u.Set = make(map[string][]byte, len(p.dirty))
+				}
+				u.Set[f] = b
+			} else {
+				u.Del = append(u.Del, f)
+			}
+		}
+		slices.Sort(u.Del)
+		if _, err := c.store.Save(ctx, oldKey, u); err != nil {
+			return p.fail("save", err)
+		}
+		return p.afterSave(p.idc.id, perm, expiry, now)
+
+	case p.in != "" && !p.idOK, p.state == ready && !p.exists && p.in != "":
+		// A malformed, forged, unknown or expired id: forget the cookie.
+		p.afterDelete()
+		return outcome{cookie: p.expired()}
+
+	case p.idOK && (!now.Before(p.idc.due) || perm != p.permanent):
+		// Untouched, but the keep-alive is due (or the lifetime changed):
+		// move the expiry without reading the record.
+		_, err := c.store.Save(ctx, oldKey, Update{Expiry: expiry})
+		if errors.Is(err, ErrNotFound) {
+			p.afterDelete()
+			return outcome{cookie: p.expired()}
+		}
+		if err != nil {
+			// The request needed nothing from this session: a failed
+			// keep-alive is logged, not turned into a failed request.
+			p.s.m.logger.WarnContext(ctx, "sessionplus: keep-alive failed",
+				"session", c.name, "type", c.typ, "error", err.Error())
+			return outcome{}
+		}
+		return p.afterSave(p.idc.id, perm, expiry, now)
+	}
+	return outcome{}
+}
+
+func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
+	c := p.conf
+	if p.in != "" {
+		p.read(ctx) // local: decodes the cookie
+		if p.state == failed {
+			return outcome{}
+		}
+	}
+	perm := p.s.permanentOf(p)
+	lifetime := c.lifetimeOf(perm)
+	switch {
+	case p.changed() && len(p.values) == 0, p.in != "" && !p.exists && !p.changed():
+		// Emptied, or a tampered, garbage or expired cookie: expire it.
+		p.afterDelete()
+		if p.in != "" {
+			return outcome{cookie: p.expired()}
+		}
+		return outcome{}
+	case p.changed(), p.exists && (perm != p.permanent ||
+		!now.Before(p.expiry.Add(-c.lifetimeOf(p.permanent)).Add(keepAliveInterval(c.lifetimeOf(p.permanent))))):
+		expiry := now.Add(lifetime)
+		set := p.values
+		if perm {
+			set = cloneWith(p.values, reservedPermanent, []byte{1})
+		}
+		v, err := c.store.Save(ctx, "", Update{Set: set, Expiry: expiry, Replace: true})
+		if err != nil {
+			return p.fail("save", err)
+		}
+		return p.afterSaveValue(v, perm, expiry, now)
+	}
+	return outcome{}
+}
+
+func cloneWith(m map[string][]byte, k string, v []byte) map[string][]byte {
+	out := make(map[string][]byte, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	out[k] = v
+	return out
+}
+
+// afterSave records a successful server-side save under id and returns the
+// cookie that carries it.
+func (p *Part) afterSave(id string, perm bool, expiry, now time.Time) outcome {
+	c := p.conf
+	idc := idCookie{id: id, permanent: perm, due: now.Add(keepAliveInterval(c.lifetimeOf(perm)))}
+	return p.afterSaveValue(idc.encode(c.name, c.signKeys), perm, expiry, now)
+}
+
+func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) outcome {
+	c := p.conf
+	if n := len(c.name) + 1 + len(value); n > MaxCookieSize {
+		return p.fail("save", fmt.Errorf("%w: the cookie is %d bytes, over the browser limit of %d; store less in this session or move fields to a server-side session", ErrCookieTooLarge, n, MaxCookieSize))
+	}
+	ck := p.Cookie()
+	ck.Value = value
+	switch {
+	case perm:
+		ck.Expires = expiry.UTC()
+		ck.MaxAge = max(int(expiry.Sub(now)/time.Second), 1)
+	case c.maxAge > 0:
+		ck.Expires = now.Add(c.maxAge).UTC()
+	}
+	// The request's state now is what was saved.
+	p.in, p.exists, p.expiry, p.permanent = value, true, expiry, perm
+	if !c.client {
+		p.idc, p.idOK = parseIDCookie(c.name, value, c.signKeys)
+	}
+	p.state, p.dirty, p.newID, p.deleteOld = ready, nil, false, false
+	return outcome{cookie: &ck}
+}
+
+// afterDelete records that p holds nothing in its backend any more.
+func (p *Part) afterDelete() {
+	p.state, p.exists, p.idOK = ready, false, false
+	p.dirty, p.newID, p.deleteOld = nil, false, false
+	if p.values == nil {
+		p.values = map[string][]byte{}
+	}
+}
+
+// expired returns the cookie that deletes p's cookie from the browser.
+func (p *Part) expired() *http.Cookie {
+	ck := p.Cookie()
+	ck.MaxAge, ck.Expires = -1, time.Unix(0, 0).UTC()
+	p.in = ""
+	return &ck
+}
+
+// writeCookie puts ck in the response header, replacing the line an earlier
+// save of this part wrote, and marks the response as not cacheable.
+func (p *Part) writeCookie(h http.Header, ck *http.Cookie) {
+	line := ck.String()
+	lines := h["Set-Cookie"]
+	if i := slices.Index(lines, p.outLine); p.outLine != "" && i >= 0 {
+		lines = slices.Delete(lines, i, i+1)
+	}
+	h["Set-Cookie"] = append(lines, line)
+	p.outLine = line
+	if !headerHas(h, "Vary", "Cookie") {
+		h.Add("Vary", "Cookie")
+	}
+	if cc := h.Get("Cache-Control"); cc == "" {
+		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	} else if !strings.Contains(strings.ToLower(cc), "no-cache") && !strings.Contains(strings.ToLower(cc), "no-store") {
+		h.Set("Cache-Control", cc+`, no-cache="Set-Cookie"`)
+	}
+}
+
+// headerHas reports whether a comma-separated header lists token.
+func headerHas(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for part := range strings.SplitSeq(v, ",") {
+			t := strings.TrimSpace(part)
+			if strings.EqualFold(t, token) || t == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}

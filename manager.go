@@ -1,0 +1,92 @@
+package sessionplus
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Manager holds the configured sessions of an application. It is built once
+// at startup with [New] and is safe for concurrent use. For each request,
+// [Manager.Begin] returns the request's [Session].
+type Manager struct {
+	confs  []*sessionConf
+	router router
+	logger *slog.Logger
+	now    func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and opens every session's store. Every configuration
+// mistake is an error matching [ErrConfig] (or [ErrUnknownDriver]) that names
+// the session and the key; cfg and its maps are never modified.
+func New(ctx context.Context, cfg Config) (*Manager, error) {
+	confs, r, err := buildSessions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Manager{confs: confs, router: r, logger: logger, now: time.Now}, nil
+}
+
+// Close closes the stores that drivers opened for the manager (those that
+// implement io.Closer); clients the caller passed in stay open.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = closeStores(m.confs) })
+	return m.closeErr
+}
+
+// Logger returns the manager's logger.
+func (m *Manager) Logger() *slog.Logger { return m.logger }
+
+// SessionInfo describes one configured session.
+type SessionInfo struct {
+	Name       string // cookie_name
+	Type       string // session_type
+	ClientSide bool   // the data travels in the cookie itself
+}
+
+// Sessions describes the configured sessions, in config order.
+func (m *Manager) Sessions() []SessionInfo {
+	out := make([]SessionInfo, len(m.confs))
+	for i, c := range m.confs {
+		out[i] = SessionInfo{Name: c.name, Type: c.typ, ClientSide: c.client}
+	}
+	return out
+}
+
+// Begin returns the session of one request. Nothing is read yet: a session
+// is read from its backend at most once, when the handler first touches one
+// of its fields, with the request's context. [Session.Save] writes the
+// Set-Cookie lines into w's header.
+func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
+	s := &Session{m: m, ctx: r.Context(), header: w.Header(), parts: make([]*Part, len(m.confs))}
+	for i, c := range m.confs {
+		p := &Part{s: s, conf: c}
+		if ck, err := r.Cookie(c.name); err == nil && ck.Value != "" {
+			p.in = ck.Value
+			if !c.client {
+				p.idc, p.idOK = parseIDCookie(c.name, ck.Value, c.signKeys)
+				if p.idOK {
+					p.permanent = p.idc.permanent
+				}
+			}
+		}
+		s.parts[i] = p
+	}
+	return s
+}
+
+// Unavailable returns a session whose every method fails with err, for a
+// request where no session could be begun. Adapters return it so that a
+// handler sees a clear error instead of a nil pointer.
+func Unavailable(err error) *Session {
+	return &Session{err: err}
+}
