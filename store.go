@@ -25,8 +25,10 @@ type Record struct {
 //     stored under the token before is dropped. Used for new sessions and new ids.
 //   - Replace is false and Set or Del is not empty: a field-level write. The fields
 //     in Set are written, the fields in Del are removed, every other stored field
-//     is left as it is, and the record's expiry becomes Expiry. If the record
-//     does not exist it is created from Set. A store that can update single fields
+//     is left as it is, and the record's expiry becomes Expiry. If no live
+//     record exists (none, or an expired one) it is created from Set alone:
+//     an expired record's fields must not come back. A field is never in
+//     both Set and Del. A store that can update single fields
 //     (a Redis hash, MongoDB $set/$unset, Firestore field paths) must send only
 //     these fields, so that two requests changing different fields both land.
 //   - Replace is false and Set and Del are empty: a keep-alive. Only the expiry
@@ -47,9 +49,18 @@ func (u Update) IsKeepAlive() bool {
 // Store is implemented by session drivers. It must be safe for concurrent use.
 //
 // For a server-side store, token is the storage key that the root package
-// derived from the session id (by default key_prefix + ":" + a hash of the id);
-// the store never sees a raw session id. For a client-side store (see
-// [ClientSide]) token is the cookie value itself.
+// derived from the session id: key_prefix + ":" + 43 base64url characters (by
+// default a hash of the id, so the store never sees a raw session id).
+// key_prefix is non-empty and has no whitespace or control characters; a
+// driver whose backend restricts keys further must check key_prefix when it
+// opens, or encode tokens. Load of a token the backend could never hold
+// (empty, too long, bad characters) returns an error wrapping ErrNotFound.
+// For a client-side store (see [ClientSide]) token is the cookie value
+// itself, and "" when there is none yet.
+//
+// Errors must not contain the token, nor any stored value: they are logged.
+// An error caused by the context (canceled, deadline) must not wrap
+// ErrNotFound.
 type Store interface {
 	// Load returns the record stored under token. If token is unknown,
 	// expired or malformed, Load must return an error wrapping ErrNotFound;
