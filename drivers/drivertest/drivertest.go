@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -699,4 +700,21 @@ func testConcurrentFieldWrites(t *testing.T, f *fixture) {
 	got := f.mustLoad(tok, "after concurrent field-level writes")
 	f.check(got, want, expiry, "after 8 requests wrote different fields of one session at the same time "+
 		"(each must land: write only the changed fields, or make the read-modify-write atomic)")
+}
+
+// ServerFromEnv returns the value of the environment variable that locates
+// a driver's test server, such as SESSIONPLUS_REDIS_URL. When it is unset the
+// test is skipped with a message, except under CI=true, where a missing
+// server fails the test: the project's test script starts every server.
+func ServerFromEnv(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set: under CI=true every backend must be running (./scripts/test starts them)", name)
+	}
+	t.Skipf("%s is not set: no server to test against (./scripts/test starts one)", name)
+	return ""
 }
