@@ -195,7 +195,7 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 	}
 	var co commonOptions
 	if err := DecodeOptions(common, &co); err != nil {
-		return nil, fmt.Errorf("sessionplus: %s: %w", label, err)
+		return nil, withContext(label, err)
 	}
 	if _, ok := opts["cookie_name"]; !ok || co.CookieName == "" {
 		return nil, bad("cookie_name", "required: the name of the session's cookie")
@@ -304,14 +304,14 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 	} else {
 		d, err := reg.Lookup(c.typ)
 		if err != nil {
-			return nil, fmt.Errorf("sessionplus: session %q: key \"session_type\": %w", c.name, err)
+			return nil, withContext(fmt.Sprintf("session %q: key \"session_type\"", c.name), err)
 		}
 		driverOpts[optCookieName] = c.name
 		driverOpts[optSecretKeys] = keys
 		driverOpts[optLogger] = logger
 		st, err := d.Open(ctx, driverOpts)
 		if err != nil {
-			return nil, fmt.Errorf("sessionplus: %s: %w", label, err)
+			return nil, withContext(label, err)
 		}
 		if st == nil {
 			return nil, fmt.Errorf("sessionplus: %s: driver returned a nil Store", label)
@@ -439,4 +439,18 @@ func closeStores(confs []*sessionConf) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// contextError adds context to an error once: "sessionplus: <context>: <err>",
+// without repeating the "sessionplus: " prefix of err.
+type contextError struct {
+	msg string
+	err error
+}
+
+func (e *contextError) Error() string { return e.msg }
+func (e *contextError) Unwrap() error { return e.err }
+
+func withContext(context string, err error) error {
+	return &contextError{msg: "sessionplus: " + context + ": " + strings.TrimPrefix(err.Error(), "sessionplus: "), err: err}
 }

@@ -72,7 +72,7 @@ func New(cookieName string, secretKeys [][]byte) (*Store, error) {
 		return nil, sessionplus.ConfigErrorf("cookie: empty cookie name")
 	}
 	if len(secretKeys) == 0 {
-		return nil, sessionplus.ConfigErrorf("cookie: no secret keys (set the secret keys of the middleware Config or the session's secret_keys)")
+		return nil, sessionplus.ConfigErrorf(`cookie: key "secret_keys": required: no secret keys (set the SecretKeys of the middleware Config or the session's secret_keys)`)
 	}
 	pairs := make([][]byte, 0, 2*len(secretKeys))
 	for i, k := range secretKeys {
