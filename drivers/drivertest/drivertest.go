@@ -80,7 +80,7 @@ var cases = []testCase{
 // newHarness's harnesses make, each case as a subtest of t.
 func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	t.Helper()
-	for _, c := range cases {
+	for _, c := range slices.Concat(cases, sessionCases) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.slow && testing.Short() {
 				t.Skip("waits for a record to expire; skipped under -short")
