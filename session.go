@@ -191,7 +191,7 @@ func (s *Session) Get(field string) (value any, ok bool, err error) {
 	}
 	v, err = decodeAny(stored)
 	if err != nil {
-		return nil, false, fmt.Errorf("sessionplus: field %q: %w", field, err)
+		return nil, false, withContext(fmt.Sprintf("field %q", field), err)
 	}
 	return v, true, nil
 }
@@ -244,12 +244,12 @@ func GetAs[T any](r Reader, field string) (T, bool, error) {
 			return t, true, nil
 		}
 		if stored, err = encodeValue(v); err != nil {
-			return zero, false, fmt.Errorf("sessionplus: field %q: %w", field, err)
+			return zero, false, withContext(fmt.Sprintf("field %q", field), err)
 		}
 	}
 	var t T
 	if err := decodeInto(stored, &t); err != nil {
-		return zero, false, fmt.Errorf("sessionplus: field %q: %w", field, err)
+		return zero, false, withContext(fmt.Sprintf("field %q", field), err)
 	}
 	return t, true, nil
 }
@@ -277,7 +277,7 @@ func (s *Session) Set(field string, value any) error {
 func (s *Session) setLocked(owners []*Part, field string, value any) error {
 	b, err := encodeValue(value)
 	if err != nil {
-		return fmt.Errorf("sessionplus: field %q: %w", field, err)
+		return withContext(fmt.Sprintf("field %q", field), err)
 	}
 	if err := s.readForChange(owners); err != nil {
 		return err
@@ -527,7 +527,7 @@ func (p *Part) Get(field string) (any, bool, error) {
 	}
 	v, err = decodeAny(stored)
 	if err != nil {
-		return nil, false, fmt.Errorf("sessionplus: field %q: %w", field, err)
+		return nil, false, withContext(fmt.Sprintf("field %q", field), err)
 	}
 	return v, true, nil
 }
