@@ -1,0 +1,74 @@
+package sessionplus_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/sessionplus/sessionplus"
+)
+
+// benchRequest returns a request carrying the cookies of a session that
+// holds a csrf token, a user id and a theme.
+func benchRequest(b *testing.B, m *sessionplus.Manager) *http.Request {
+	br := newBrowser()
+	t := &testing.T{}
+	if _, err := br.do(t, m, func(s *sessionplus.Session) error {
+		s.Set("csrf_token", "0123456789abcdef0123456789abcdef")
+		s.Set("user_id", 42)
+		return s.Set("theme", "dark")
+	}); err != nil {
+		b.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for k, v := range br.cookies {
+		r.AddCookie(&http.Cookie{Name: k, Value: v})
+	}
+	return r
+}
+
+func BenchmarkSeed(b *testing.B) {
+	sessions, _, _ := seed()
+	m, err := sessionplus.New(b.Context(), sessionplus.Config{Sessions: sessions, SecretKeys: [][]byte{testKey}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := benchRequest(b, m)
+	run := func(name string, handler func(s *sessionplus.Session) error) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				s := m.Begin(w, r)
+				if err := handler(s); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	run("read-cookie-only", func(s *sessionplus.Session) error {
+		_, _, err := sessionplus.GetAs[string](s, "csrf_token")
+		return err
+	})
+	run("read-server", func(s *sessionplus.Session) error {
+		_, _, err := sessionplus.GetAs[int](s, "user_id")
+		return err
+	})
+	run("write-cookie", func(s *sessionplus.Session) error {
+		n, _, err := sessionplus.GetAs[string](s, "theme")
+		if err != nil {
+			return err
+		}
+		return s.Set("theme", n)
+	})
+	run("write-server", func(s *sessionplus.Session) error {
+		n, _, err := sessionplus.GetAs[int](s, "user_id")
+		if err != nil {
+			return err
+		}
+		return s.Set("user_id", n+1)
+	})
+}
