@@ -52,6 +52,12 @@ func (s *Session) Commit() error {
 
 func (s *Session) saveLocked() error {
 	now := s.m.now()
+	for _, p := range s.parts {
+		if p.conf.client && p.in != "" {
+			p.read(s.ctx) // local: decodes the cookie
+		}
+	}
+	s.inherit = s.inherited()
 	outs := make([]outcome, len(s.parts))
 	busy := 0
 	for _, p := range s.parts {
@@ -81,12 +87,37 @@ func (s *Session) saveLocked() error {
 	return errors.Join(errs...)
 }
 
-// permanentOf returns whether p is permanent after this request.
+// permanentOf returns whether p is permanent after this request: as
+// SetPermanent said, or as its cookie said, or, for a session the browser
+// does not hold yet, as the browser's other sessions say (see inherited).
 func (s *Session) permanentOf(p *Part) bool {
-	if s.perm != nil {
+	switch {
+	case s.perm != nil:
 		return *s.perm
+	case p.held():
+		return p.permanent
 	}
-	return p.permanent
+	return s.inherit
+}
+
+// held reports whether the browser holds a live cookie of p.
+func (p *Part) held() bool {
+	if p.conf.client {
+		return p.exists
+	}
+	return p.idOK
+}
+
+// inherited reports whether a session the browser holds is permanent, so
+// that a session it starts in a later request is permanent too. Client-side
+// parts must have been read. The caller holds s.mu.
+func (s *Session) inherited() bool {
+	for _, p := range s.parts {
+		if p.held() && p.permanent {
+			return true
+		}
+	}
+	return false
 }
 
 // changed reports whether p has changes to write.
@@ -204,12 +235,6 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 
 func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
 	c := p.conf
-	if p.in != "" {
-		p.read(ctx) // local: decodes the cookie
-		if p.state == failed {
-			return outcome{}
-		}
-	}
 	perm := p.s.permanentOf(p)
 	lifetime := c.lifetimeOf(perm)
 	switch {

@@ -28,7 +28,8 @@ type Session struct {
 
 	mu     sync.Mutex
 	parts  []*Part
-	perm   *bool // set by SetPermanent
+	perm    *bool // set by SetPermanent
+	inherit bool  // a session the browser holds is permanent (set at save)
 	closed bool
 	final  error // the result of Commit
 }
@@ -429,7 +430,9 @@ func (s *Session) SetPermanent(permanent bool) error {
 }
 
 // Permanent reports whether the sessions are permanent: as set in this
-// request, or else as the first session with a cookie says.
+// request, or else whether a session the browser holds is permanent. A
+// session the browser starts after the permanent mark was set (in this
+// request or an earlier one) is permanent too.
 func (s *Session) Permanent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -437,14 +440,11 @@ func (s *Session) Permanent() bool {
 		return *s.perm
 	}
 	for _, p := range s.parts {
-		if p.in != "" && (p.conf.client || p.idOK) {
-			if p.conf.client {
-				p.read(s.ctx)
-			}
-			return p.permanent
+		if p.conf.client && p.in != "" {
+			p.read(s.ctx) // local: decodes the cookie
 		}
 	}
-	return false
+	return s.inherited()
 }
 
 // Regenerate gives every server-side session a new id and deletes the
@@ -598,9 +598,48 @@ func (p *Part) Expiry() (time.Time, error) {
 	return p.expiry, nil
 }
 
+// Permanent reports whether this session is permanent: as set in this
+// request, or as its cookie says, or, for a session the browser does not
+// hold yet, as the browser's other sessions say.
+func (p *Part) Permanent() bool {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.s.perm != nil {
+		return *p.s.perm
+	}
+	if p.conf.client && p.in != "" {
+		p.read(p.s.ctx)
+	}
+	if p.held() {
+		return p.permanent
+	}
+	for _, q := range p.s.parts {
+		if q.conf.client && q.in != "" {
+			q.read(p.s.ctx)
+		}
+	}
+	return p.s.inherited()
+}
+
+// Fields describes the fields the session owns, as configured:
+// "every field", "auto", "every field but a, b", or the list "a, b".
+func (p *Part) Fields() string {
+	f := p.conf.fields
+	switch f.mode {
+	case fieldsAll:
+		return "every field"
+	case fieldsAuto:
+		return "auto"
+	case fieldsExclude:
+		return "every field but " + strings.Join(f.names, ", ")
+	}
+	return strings.Join(f.names, ", ")
+}
+
 // Cookie returns the attributes the session's cookie is sent with (its
-// value left empty). MaxAge is set from cookie_max_age; a permanent session
-// gets an expiry at its deadline instead.
+// value left empty). MaxAge is set from cookie_max_age; the cookie of a
+// permanent session is sent with an expiry at the session's deadline
+// instead (see [Part.Permanent] and [Part.Expiry]).
 func (p *Part) Cookie() http.Cookie {
 	c := p.conf
 	return http.Cookie{

@@ -411,6 +411,27 @@ func TestPermanent(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+
+	// A session the browser starts after "remember me" is permanent too.
+	b2 := newBrowser()
+	if _, err := b2.do(t, m, func(s *sessionplus.Session) error {
+		return errors.Join(s.Set("user_id", 2), s.SetPermanent(true))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w, err = b2.do(t, m, func(s *sessionplus.Session) error {
+		p, _ := s.Part("data")
+		if !p.Permanent() {
+			t.Error("Part(data).Permanent() = false for a session started after SetPermanent(true)")
+		}
+		return s.Set("theme", "dark")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := setCookies(w)["data"]; c == nil || c.MaxAge != int(sessionplus.DefaultPermanentLifetime/time.Second) {
+		t.Errorf("a data cookie started after SetPermanent(true) is %+v, want a permanent one", c)
+	}
 }
 
 func TestKeepAlive(t *testing.T) {

@@ -82,6 +82,13 @@ type Config struct {
 	// configured by "url", creating indexes).
 	// Optional. Default value context.Background().
 	Context context.Context
+
+	// Manager, when set, is used instead of building one from Sessions,
+	// SecretKeys and Registry (which must then be empty). Build it with
+	// sessionplus.New to close the stores it opened (Manager.Close) when the
+	// application stops, or to share it with non-Echo handlers.
+	// Optional. Default value nil: ToMiddleware builds one.
+	Manager *sessionplus.Manager
 }
 
 // DefaultConfig is the default configuration.
@@ -139,6 +146,12 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	}
 	if config.Context == nil {
 		config.Context = context.Background()
+	}
+	if config.Manager != nil {
+		if config.Sessions != nil || config.SecretKeys != nil || config.Registry != nil {
+			return nil, sessionplus.ConfigErrorf("sessionplus: multisession Config.Manager is set, so Sessions, SecretKeys and Registry must be empty (they configure the Manager)")
+		}
+		return config.middleware(config.Manager), nil
 	}
 	m, err := sessionplus.New(config.Context, sessionplus.Config{
 		Sessions:   config.Sessions,
@@ -233,6 +246,7 @@ func (config Config) failBeforeHeaders(c echo.Context, err error) error {
 	h := res.Header()
 	h.Del("Content-Length")
 	h.Del("Content-Encoding")
+	h.Del("Location")
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	res.Writer = &errorBodyWriter{ResponseWriter: res.Writer, body: msg + "\n"}

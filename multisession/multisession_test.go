@@ -181,6 +181,11 @@ func TestToMiddleware(t *testing.T) {
 			expectToMiddlewareError: []string{`key "cookie_path"`},
 		},
 		{
+			name:                    "nok, Manager and Sessions",
+			givenConfig:             Config{Manager: &sessionplus.Manager{}, Sessions: seedSessions()},
+			expectToMiddlewareError: []string{"Config.Manager is set"},
+		},
+		{
 			name:                    "nok, store of the wrong type",
 			givenConfig:             Config{SecretKeys: [][]byte{testKey}, Sessions: withSession(1, "store", "redis://x")},
 			expectToMiddlewareError: []string{`key "store": expected a sessionplus.Store, got string`},
@@ -290,6 +295,12 @@ func app(t *testing.T, cfg Config) *echo.Echo {
 		}
 		return c.NoContent(http.StatusNoContent)
 	})
+	e.POST("/redirect", func(c echo.Context) error {
+		if err := Get(c).Set("user_id", 1); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, "/done")
+	})
 	return e
 }
 
@@ -397,12 +408,16 @@ func TestFailedSaveIsNeverASuccess(t *testing.T) {
 		name, path string
 	}{
 		{"ok, response written by the handler", "/login"},
+		{"ok, a redirect", "/redirect"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, tc.path, nil))
 			if rec.Code != http.StatusServiceUnavailable {
 				t.Errorf("status %d, want 503", rec.Code)
+			}
+			if rec.Header().Get("Location") != "" {
+				t.Errorf("the failed response still redirects to %q", rec.Header().Get("Location"))
 			}
 			if strings.Contains(rec.Body.String(), "logged in") {
 				t.Errorf("body %q reports a success that was not saved", rec.Body.String())
@@ -534,5 +549,28 @@ func TestGetPart(t *testing.T) {
 	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/part", nil))
 	if rec.Code != http.StatusOK {
 		t.Fatal(rec.Code)
+	}
+}
+
+func TestConfigManager(t *testing.T) {
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		Sessions: []sessionplus.Options{{"cookie_name": "s", "session_type": "memory"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	e := echo.New()
+	e.Use(MiddlewareWithConfig(Config{Manager: m}))
+	e.GET("/", func(c echo.Context) error {
+		if err := Get(c).Set("x", 1); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusOK)
+	})
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if len(rec.Result().Cookies()) != 1 {
+		t.Errorf("middleware over a Manager set cookies %v", rec.Result().Cookies())
 	}
 }
