@@ -26,12 +26,12 @@ type Session struct {
 	header http.Header
 	err    error // set for a session that is Unavailable
 
-	mu     sync.Mutex
-	parts  []*Part
+	mu      sync.Mutex
+	parts   []*Part
 	perm    *bool // set by SetPermanent
 	inherit bool  // a session the browser holds is permanent (set at save)
-	closed bool
-	final  error // the result of Commit
+	closed  bool
+	final   error // the result of Commit
 }
 
 type partState uint8
