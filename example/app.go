@@ -1,0 +1,208 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/multisession"
+)
+
+// appConfig configures the app built by newApp.
+type appConfig struct {
+	// Backend is the backend of the server-side session, a key of
+	// backends. Default defaultBackend.
+	Backend string
+
+	// Secret signs and encrypts the cookies: at least
+	// sessionplus.MinSecretKeyLen bytes (main reads it from
+	// SESSIONPLUS_SECRET). When empty, a random key is made and a notice is
+	// logged: sessions then do not survive a restart.
+	Secret string
+
+	// Logger receives the app's and the library's logs. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// Context lives as long as the app: when it is done, what the backend
+	// started is released. Default context.Background().
+	Context context.Context
+}
+
+// secretEnv is the environment variable main reads the secret key from.
+const secretEnv = "SESSIONPLUS_SECRET"
+
+// userData is the user_data field of the server-side session. It is stored
+// as JSON and read back with sessionplus.GetAs[userData]: no registration.
+type userData struct {
+	Name       string
+	LoggedInAt time.Time
+}
+
+// app holds what the handlers share.
+type app struct {
+	logger   *slog.Logger
+	pages    pages
+	sessions []sessionplus.Options // the configuration, shown by /where
+}
+
+// newApp builds the Echo app: the three sessions of flask-session-plus's
+// example configuration, the pages and their routes.
+func newApp(cfg appConfig) (*echo.Echo, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
+	logger := cfg.Logger
+
+	secret, randomSecret, err := secretKey(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	server, closeBackend, err := serverSessionOptions(cfg.Context, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{logger: logger, pages: tmpl, sessions: sessionsConfig(server)}
+	sessions, err := multisession.Config{
+		// Static files need no session: skipping them keeps their
+		// responses free of Set-Cookie and cacheable.
+		Skipper:    func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static/") },
+		Sessions:   a.sessions,
+		SecretKeys: [][]byte{secret},
+		Logger:     logger,
+		Context:    cfg.Context,
+	}.ToMiddleware()
+	if err != nil {
+		if closeBackend != nil {
+			err = errors.Join(err, closeBackend())
+		}
+		return nil, err
+	}
+	if closeBackend != nil {
+		// Released once the app is done; until then the store is in use.
+		context.AfterFunc(cfg.Context, func() {
+			if err := closeBackend(); err != nil {
+				logger.Warn("closing the session backend failed", "error", err)
+			}
+		})
+	}
+
+	backendName := cmp.Or(cfg.Backend, defaultBackend)
+	logger.Info("server-side session", "cookie", "session", "backend", backendName, "about", backends[backendName].about)
+	if randomSecret {
+		logger.Warn(secretEnv + " is not set: using a random secret key, so sessions will not survive a restart of the app")
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.handleError
+	e.Use(
+		middleware.Recover(),
+		middleware.SecureWithConfig(middleware.SecureConfig{
+			XSSProtection:         "0",
+			ContentTypeNosniff:    "nosniff",
+			XFrameOptions:         "DENY",
+			ReferrerPolicy:        "same-origin",
+			ContentSecurityPolicy: "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+		}),
+		sessions,
+	)
+
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		return nil, err
+	}
+	e.StaticFS("/static", static)
+	e.GET("/", a.home)
+	e.GET("/login", a.loginForm)
+	e.POST("/login", a.login)
+	e.GET("/prefs", a.prefsForm)
+	e.POST("/prefs", a.savePrefs)
+	e.GET("/where", a.where)
+	e.POST("/logout", a.logout)
+	return e, nil
+}
+
+// sessionsConfig returns the sessions of the app, in the seed's order:
+// server holds the driver options of the server-side session, as
+// serverSessionOptions returns them.
+func sessionsConfig(server sessionplus.Options) []sessionplus.Options {
+	session := maps.Clone(server)
+	session["cookie_name"] = "session"
+	session["session_fields"] = []string{"user_id", "user_data"}
+	return []sessionplus.Options{
+		// The CSRF token, alone in its own signed and encrypted cookie.
+		{"cookie_name": "csrf", "session_type": "secure_cookie", "session_fields": []string{"csrf_token"}},
+		// Who is logged in, on the server: the cookie holds only an id.
+		session,
+		// Every other field, in a signed and encrypted cookie.
+		{"cookie_name": "data", "session_type": "secure_cookie", "session_fields": "auto"},
+		// The cookies are not Secure, so that the app works on
+		// http://127.0.0.1; behind HTTPS, add "cookie_secure": true to each.
+	}
+}
+
+// secretKey returns the secret that signs and encrypts the cookies: raw
+// when it is set, or else a random key (random is then true).
+func secretKey(raw string) (key []byte, random bool, err error) {
+	if raw == "" {
+		key = make([]byte, sessionplus.MinSecretKeyLen)
+		rand.Read(key) // never fails: crypto/rand.Read panics rather than return an error
+		return key, true, nil
+	}
+	if len(raw) < sessionplus.MinSecretKeyLen {
+		return nil, false, fmt.Errorf("%s is %d bytes; it must be at least %d bytes of random data (for example: openssl rand -base64 32)",
+			secretEnv, len(raw), sessionplus.MinSecretKeyLen)
+	}
+	return []byte(raw), false, nil
+}
+
+// handleError renders an error as a page. It reads no session: the error
+// may be the session's.
+func (a *app) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return // the sessions middleware already answered, or the handler did
+	}
+	code, msg := http.StatusInternalServerError, ""
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if s, ok := he.Message.(string); ok {
+			msg = s
+		}
+	}
+	if msg == "" {
+		msg = http.StatusText(code)
+	}
+	if code >= http.StatusInternalServerError {
+		r := c.Request()
+		a.logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "error", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	p := page{Title: http.StatusText(code), Error: msg}
+	if rerr := a.render(c, code, "error", p); rerr != nil {
+		_ = c.String(code, msg)
+	}
+}
