@@ -186,7 +186,13 @@ func (s *Session) unowned(field string) error {
 // type it was stored with for Go's basic types, []byte and time.Time, and as
 // encoding/json decodes it into an any otherwise (use [GetAs] for structs).
 func (s *Session) Get(field string) (value any, ok bool, err error) {
-	stored, v, ok, err := s.lookup(field)
+	return get(s, field)
+}
+
+// get reads field from r, decoding a stored value into the Go value it was
+// stored from.
+func get(r Reader, field string) (any, bool, error) {
+	stored, v, ok, err := r.lookup(field)
 	if err != nil || !ok || v != nil {
 		return v, ok, err
 	}
@@ -521,15 +527,7 @@ func (p *Part) lookup(field string) ([]byte, any, bool, error) {
 
 // Get returns the value of field in this session; see [Session.Get].
 func (p *Part) Get(field string) (any, bool, error) {
-	stored, v, ok, err := p.lookup(field)
-	if err != nil || !ok || v != nil {
-		return v, ok, err
-	}
-	v, err = decodeAny(stored)
-	if err != nil {
-		return nil, false, withContext(fmt.Sprintf("field %q", field), err)
-	}
-	return v, true, nil
+	return get(p, field)
 }
 
 // Set sets field in this session only. The session must own the field.
