@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Defaults of the common options, as in flask-session-plus.
@@ -262,7 +263,7 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		c.permLtm = *co.PermanentLifetime
 	}
 	if co.KeyPrefix != nil {
-		if *co.KeyPrefix == "" || strings.ContainsAny(*co.KeyPrefix, " \r\n\t\x00") {
+		if !validKeyPrefix(*co.KeyPrefix) {
 			return nil, bad("key_prefix", "expected a non-empty prefix without spaces or control characters, got %q", *co.KeyPrefix)
 		}
 		c.keyPrefix = *co.KeyPrefix
@@ -319,6 +320,14 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		c.store, c.owned = st, true
 	}
 	c.client = isClientSide(c.store)
+	if kc, ok := c.store.(KeyPrefixChecker); ok && !c.client {
+		if err := kc.CheckKeyPrefix(c.keyPrefix); err != nil {
+			if c.owned {
+				closeStore(c.store)
+			}
+			return nil, withContext(label, err)
+		}
+	}
 	if c.client {
 		for _, k := range serverOnlyKeys {
 			if _, ok := opts[k]; ok {
@@ -405,6 +414,20 @@ func parseSameSite(v any) (http.SameSite, error) {
 		return 0, fmt.Errorf(`expected "Lax", "Strict" or "None", got string %q`, v)
 	}
 	return 0, fmt.Errorf(`expected "Lax", "Strict" or "None", got %s`, describeValue(v))
+}
+
+// validKeyPrefix reports whether p is a non-empty key prefix of printable
+// characters without spaces.
+func validKeyPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // validCookieName reports whether name is a token as RFC 6265 requires.

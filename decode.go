@@ -38,11 +38,20 @@ func DecodeOptions(opts Options, out any) error {
 		}
 		return ConfigErrorf("unknown key %q (known keys: %s)", unknown[0], strings.Join(known, ", "))
 	}
+	// Live values (a client, a logger) are kept as given: mapstructure would
+	// copy the struct a pointer points to.
+	fields := structFields(out)
 	in := make(map[string]any, len(opts))
+	live := map[string]reflect.Value{}
 	for k, v := range opts {
-		if slices.Contains(known, k) {
-			in[k] = v
+		if !slices.Contains(known, k) {
+			continue
 		}
+		if f, ok := fields[k]; ok && v != nil && isLive(f.Type()) && reflect.TypeOf(v).AssignableTo(f.Type()) {
+			live[k] = reflect.ValueOf(v)
+			continue
+		}
+		in[k] = v
 	}
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook: durationHook,
@@ -55,7 +64,46 @@ func DecodeOptions(opts Options, out any) error {
 	if err := dec.Decode(in); err != nil {
 		return ConfigErrorf("%s", describeDecodeError(err))
 	}
+	for k, v := range live {
+		fields[k].Set(v)
+	}
 	return nil
+}
+
+// isLive reports whether values of type t are references that must be
+// kept as they are, not copied: pointers (but to plain values such as a
+// *time.Duration, which are decoded), interfaces, funcs, channels.
+func isLive(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface, reflect.Func, reflect.Chan:
+		return true
+	case reflect.Pointer:
+		return t.Elem().Kind() == reflect.Struct
+	}
+	return false
+}
+
+// structFields maps the mapstructure keys of the struct p points to to its
+// settable fields.
+func structFields(p any) map[string]reflect.Value {
+	v := reflect.ValueOf(p).Elem()
+	t := v.Type()
+	out := make(map[string]reflect.Value, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = v.Field(i)
+	}
+	return out
 }
 
 // structKeys returns the sorted mapstructure keys of the struct p points to.

@@ -643,3 +643,23 @@ func TestSignedIDCookie(t *testing.T) {
 		}
 	}
 }
+
+// picky is a store that accepts only short key prefixes.
+type picky struct{ *memory.Store }
+
+func (picky) CheckKeyPrefix(p string) error {
+	if len(p) > 3 {
+		return sessionplus.ConfigErrorf(`picky: key "key_prefix": %d bytes is too long`, len(p))
+	}
+	return nil
+}
+
+func TestKeyPrefixChecker(t *testing.T) {
+	_, err := sessionplus.New(context.Background(), sessionplus.Config{Sessions: []sessionplus.Options{
+		{"cookie_name": "s", "store": picky{memory.New()}, "key_prefix": "toolong"},
+	}})
+	if !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), `session "s" (custom): picky: key "key_prefix"`) {
+		t.Errorf("err = %v, want the store's key_prefix error naming the session", err)
+	}
+	newManager(t, []sessionplus.Options{{"cookie_name": "s", "store": picky{memory.New()}, "key_prefix": "ok"}})
+}

@@ -90,6 +90,14 @@ type ClientSide interface {
 	ClientSide() bool
 }
 
+// KeyPrefixChecker is an optional interface of a server-side [Store] whose
+// backend restricts keys (memcached: 250 bytes). The root package calls it
+// once at startup with the session's key_prefix; an error, which should match
+// ErrConfig (see [ConfigErrorf]), fails the configuration.
+type KeyPrefixChecker interface {
+	CheckKeyPrefix(prefix string) error
+}
+
 // isClientSide reports whether st keeps its records in the cookie.
 func isClientSide(st Store) bool {
 	cs, ok := st.(ClientSide)
@@ -116,6 +124,10 @@ var (
 	// ErrWrongType is wrapped by the error of a typed read whose stored value
 	// does not decode into the requested type.
 	ErrWrongType = errors.New("sessionplus: stored value has another type")
+
+	// ErrRecordTooLarge is wrapped by a store's error for a record its
+	// backend cannot hold (memcached's item size, a document limit).
+	ErrRecordTooLarge = errors.New("sessionplus: session record too large")
 
 	// ErrCookieTooLarge is wrapped by the error of a save whose cookie would
 	// exceed the browser limit of 4096 bytes. The session is not saved.
