@@ -1,0 +1,140 @@
+// Package memcache is the session driver for memcached, over
+// [github.com/bradfitz/gomemcache], registered as session_type "memcache"
+// ([Name]).
+//
+// Importing the package for its side effect registers the driver:
+//
+//	import _ "github.com/sessionplus/sessionplus/drivers/memcache"
+//
+// A session then selects it with a live client or with the servers to
+// connect to:
+//
+//	sessionplus.Options{"cookie_name": "session", "session_type": "memcache", "client": mc}
+//	sessionplus.Options{"cookie_name": "session", "session_type": "memcache",
+//		"servers": []string{"10.0.0.1:11211", "10.0.0.2:11211"}}
+//
+// # Options
+//
+// Exactly one of client and servers is required; the other keys are
+// optional. Open rejects unknown keys and values of the wrong type with an
+// error wrapping [sessionplus.ErrConfig] that names the key.
+//
+//   - client (*memcache.Client of gomemcache): a client the application
+//     made and keeps: closing the sessions leaves it open. Its Timeout and
+//     MaxIdleConns are the application's to set.
+//   - servers ([]string): the servers, each "host:port" (or the path of a
+//     Unix socket), spread by gomemcache's own ServerList selector. The
+//     driver builds the client and closes it when the sessions are closed.
+//   - timeout (duration: a time.Duration, "250ms", or whole seconds): the
+//     network timeout of each round trip of the client built from servers.
+//     Default gomemcache's DefaultTimeout (500ms). Only with servers.
+//   - max_idle_conns (int): the idle connections to each server that the
+//     client built from servers keeps. Default [DefaultMaxIdleConns] (10;
+//     gomemcache's own default of 2 makes a busy app reconnect constantly).
+//     Only with servers.
+//   - max_item_size (int, bytes, at least 1024): the largest item Save
+//     writes: key, encoded record and memcached's item header of about 60
+//     bytes. Set it to the servers' item size limit (memcached -I). Default
+//     [DefaultMaxItemSize], 1 MiB, memcached's default.
+//   - cas_retries (int, at least 1): how many times a field-level write is
+//     retried after a concurrent write of the same session. Default
+//     [DefaultCASRetries] (10).
+//
+// The common keys (cookie_*, session_lifetime, key_prefix, ...) are the root
+// package's. Open pings every server once, so that a wrong address or a
+// server that is down fails at startup; that error names the key but does
+// not wrap ErrConfig.
+//
+// # Storage layout
+//
+// A session is one item, whose key is the token the root package derives
+// from the session id: key_prefix, ":" and 43 base64url characters (by
+// default a hash of the id). memcached keys are at most 250 bytes without
+// spaces or control characters, so key_prefix must be at most 206 bytes;
+// [Store.CheckKeyPrefix] checks a prefix. Load of a token that is not a valid
+// memcached key returns an error wrapping [sessionplus.ErrNotFound] (nothing
+// can be stored under it); Save under such a token fails with an error that
+// says so.
+//
+// The item's value is the record in [sessionplus.MarshalRecord]'s encoding
+// (its fields and its expiry), followed by one 8-byte Unix time per
+// keep-alive since the record was last written: the last of them is the
+// record's expiry. The item thus grows by 8 bytes per keep-alive (the root
+// package sends at most one per tenth of the session's lifetime) until the
+// next write of fields rewrites it.
+//
+// # Expiry
+//
+// memcached drops each item on its own: the driver sends an expiration a few
+// seconds before the record's expiry, as seconds from now up to 30 days, and
+// as an absolute Unix time beyond (memcached's rule: a larger number of
+// seconds would be read as a date in 1970). memcached's clock ticks once a
+// second, so an item can outlive its expiration by up to two seconds; the
+// margin (3 seconds for relative times; one minute for absolute ones, which
+// memcached reads on its own clock, so that a server clock up to a minute
+// behind the application's is covered) makes sure an item is gone by the
+// time its record expires. A session thus ends up to a few seconds before its
+// recorded expiry, and a record that would expire within that margin, or
+// has expired, is deleted rather than stored. The expiry is also checked on
+// every read: Load never returns a record whose expiry has passed.
+// Expirations are capped at memcached's largest, in January 2038.
+//
+// A keep-alive of an unchanged session does not read it: it appends the new
+// expiry to the item (memcached's append) and touches the item with the new
+// expiration. As memcached has dropped an item by the time its record
+// expires, a touch that finds the item finds a live record: a keep-alive can
+// never revive an expired session, and a keep-alive of a missing item
+// returns an error wrapping [sessionplus.ErrNotFound]. A keep-alive racing a
+// write of the same session may leave the record with the earlier of their
+// two expiries. If an append is refused because the item would outgrow the
+// server's size limit, the keep-alive rewrites the record instead, which
+// drops the appended expiries; every field-level write does the same.
+//
+// # Field-level writes
+//
+// memcached has no partial update. A save that changes some fields reads the
+// item with gets, applies the changed and deleted fields to its record (or
+// to an empty record if there is none or it has expired, so that expired
+// fields never come back), and writes it back with cas (add when there was no
+// item). When another request wrote the item in between, the write is
+// retried, after a short random wait, up to cas_retries times; so two
+// requests that change different fields of one session both land. A write
+// that still conflicts then fails with an error wrapping gomemcache's
+// ErrCASConflict (or ErrNotStored).
+//
+// # Size limit
+//
+// A record whose item would be over max_item_size is not written: Save
+// returns an error wrapping [ErrTooLarge] that gives the item's size and
+// the limit (the root package adds the session's name). If a server refuses
+// an item that max_item_size allowed (its -I is lower), Save returns an
+// error wrapping ErrTooLarge with the server's answer, never a silent drop.
+//
+// # Errors and contexts
+//
+// [gomemcache.ErrCacheMiss] is the only "not found": any other failure, such
+// as a server that is down, is returned as an error, never as an empty
+// session. gomemcache takes no context: each method checks ctx before every
+// round trip (and Load again after it, discarding what it read), and waits
+// between CAS retries end when ctx does; a round trip under way is bounded
+// by the client's Timeout instead. Errors never hold a key or a value.
+//
+// # Several servers
+//
+// With several servers each item lives on one of them, picked from its key
+// by gomemcache's selector (a CRC-32 of the key, modulo the number of
+// servers), and every application instance that lists the same servers in
+// the same order finds a session on the same server. A server that is down
+// makes the sessions it holds fail to load, with an error; they are not
+// moved. Changing the list moves most sessions to another server, where
+// they are not found: users of those sessions start new ones.
+//
+// # Typed constructor
+//
+// [New] returns a store for a client without the registry:
+//
+//	mc := gomemcache.New("10.0.0.1:11211", "10.0.0.2:11211")
+//	st := memcache.New(mc, &memcache.Options{MaxItemSize: 2 << 20})
+//
+// and sessionplus.Options{"cookie_name": "session", "store": st} uses it.
+package memcache

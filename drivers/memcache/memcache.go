@@ -1,0 +1,544 @@
+package memcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	gomemcache "github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/sessionplus/sessionplus"
+)
+
+// Name is the session_type under which the driver registers.
+const Name = "memcache"
+
+func init() { sessionplus.Register(Name, Driver{}) }
+
+// Defaults of the options.
+const (
+	// DefaultMaxItemSize is memcached's default item size limit (its -I
+	// option): 1 MiB.
+	DefaultMaxItemSize = 1 << 20
+
+	// DefaultCASRetries is how many times a field-level write is retried
+	// after a concurrent write of the same session changed the item.
+	DefaultCASRetries = 10
+
+	// DefaultMaxIdleConns is how many idle connections to each server a
+	// client built from the servers option keeps.
+	DefaultMaxIdleConns = 10
+)
+
+// itemOverhead is what memcached adds to the key and value of an item when
+// it checks its size limit: the item header, the CAS id, the key's
+// terminating NUL and the value's CRLF (59 bytes in memcached 1.6), rounded
+// up.
+const itemOverhead = 64
+
+// MaxKeyLen is the longest memcached key, in bytes.
+const MaxKeyLen = 250
+
+// ErrTooLarge is wrapped by the error of a save whose record does not fit in
+// one memcached item. The session is not saved.
+// It is [sessionplus.ErrRecordTooLarge].
+var ErrTooLarge = sessionplus.ErrRecordTooLarge
+
+var (
+	errExpired    = fmt.Errorf("%w (expired)", sessionplus.ErrNotFound)
+	errMalformed  = fmt.Errorf("%w (malformed item)", sessionplus.ErrNotFound)
+	errInvalidKey = fmt.Errorf("%w (not a valid memcache key)", sessionplus.ErrNotFound)
+)
+
+// Driver opens memcache stores. It is registered under [Name].
+type Driver struct{}
+
+// options are the driver-specific keys of a memcache session.
+//
+// client is an any, checked by Open: mapstructure would copy a
+// *memcache.Client into a new one (without its servers) rather than keep it.
+type options struct {
+	Client       any            `mapstructure:"client"`
+	Servers      []string       `mapstructure:"servers"`
+	MaxItemSize  *int           `mapstructure:"max_item_size"`
+	CASRetries   *int           `mapstructure:"cas_retries"`
+	Timeout      *time.Duration `mapstructure:"timeout"`
+	MaxIdleConns *int           `mapstructure:"max_idle_conns"`
+}
+
+// Open returns a [Store] for one session's options (see the package
+// documentation for the keys). It checks that every server answers, so that a
+// wrong address fails at startup. Option errors wrap [sessionplus.ErrConfig]
+// and name the key; an unreachable server gives an error that names the key
+// but does not wrap ErrConfig.
+func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+	var o options
+	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+		return nil, err
+	}
+	_, hasClient := opts["client"]
+	_, hasServers := opts["servers"]
+	var (
+		client *gomemcache.Client
+		key    string
+	)
+	switch {
+	case hasClient && hasServers:
+		return nil, sessionplus.ConfigErrorf(`memcache: keys "client" and "servers" exclude each other: give a live *memcache.Client or the servers to connect to, not both`)
+	case hasClient:
+		key = "client"
+		c, ok := o.Client.(*gomemcache.Client)
+		if !ok || c == nil {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "client": expected a *memcache.Client of github.com/bradfitz/gomemcache, got %s`, describe(o.Client))
+		}
+		for _, k := range []string{"timeout", "max_idle_conns"} {
+			if _, ok := opts[k]; ok {
+				return nil, sessionplus.ConfigErrorf(`memcache: key %q: applies only to the client built from "servers"; set it on your own *memcache.Client instead`, k)
+			}
+		}
+		client = c
+	case hasServers:
+		key = "servers"
+		var err error
+		if client, err = newClient(o); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, sessionplus.ConfigErrorf(`memcache: missing key "client" or "servers": give a live *memcache.Client, or the servers as a list of "host:port"`)
+	}
+	so := &Options{}
+	if o.MaxItemSize != nil {
+		if *o.MaxItemSize < 1024 {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "max_item_size": expected at least 1024 bytes, got %d`, *o.MaxItemSize)
+		}
+		so.MaxItemSize = *o.MaxItemSize
+	}
+	if o.CASRetries != nil {
+		if *o.CASRetries < 1 {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "cas_retries": expected at least 1, got %d`, *o.CASRetries)
+		}
+		so.CASRetries = *o.CASRetries
+	}
+	st := New(client, so)
+	st.ownsClient = !hasClient
+	if err := ping(ctx, client); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("memcache: key %q: memcached not reachable: %w", key, err)
+	}
+	return st, nil
+}
+
+// describe names the type of v for an error.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nil"
+	case *gomemcache.Client:
+		return "a nil *memcache.Client"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+// newClient builds the client of the servers option.
+func newClient(o options) (*gomemcache.Client, error) {
+	if len(o.Servers) == 0 {
+		return nil, sessionplus.ConfigErrorf(`memcache: key "servers": empty list: give at least one "host:port"`)
+	}
+	for _, s := range o.Servers {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "servers": %q is not a "host:port"`, s)
+		}
+	}
+	ss := new(gomemcache.ServerList)
+	if err := ss.SetServers(o.Servers...); err != nil {
+		return nil, sessionplus.ConfigErrorf(`memcache: key "servers": %v`, err)
+	}
+	client := gomemcache.NewFromSelector(ss)
+	client.MaxIdleConns = DefaultMaxIdleConns
+	if o.Timeout != nil {
+		if *o.Timeout <= 0 {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "timeout": expected a positive duration, got %v`, *o.Timeout)
+		}
+		client.Timeout = *o.Timeout
+	}
+	if o.MaxIdleConns != nil {
+		if *o.MaxIdleConns < 1 {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "max_idle_conns": expected at least 1, got %d`, *o.MaxIdleConns)
+		}
+		client.MaxIdleConns = *o.MaxIdleConns
+	}
+	return client, nil
+}
+
+// ping checks that every server of client answers.
+func ping(ctx context.Context, client *gomemcache.Client) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := client.Ping(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// Options configures a [Store] made with [New]. The zero value, like a nil
+// *Options, gives the defaults.
+type Options struct {
+	// MaxItemSize is the largest item, in bytes, that Save writes: the key,
+	// the encoded record and memcached's per-item overhead (about 60 bytes).
+	// It should be the servers' item size limit (memcached -I). Optional.
+	// Default DefaultMaxItemSize (1 MiB).
+	MaxItemSize int
+
+	// CASRetries is how many times a field-level write is retried after a
+	// concurrent write of the same session changed the item between its
+	// read and its compare-and-swap. Optional. Default DefaultCASRetries.
+	CASRetries int
+}
+
+// Store keeps each session in one memcached item. It is safe for concurrent
+// use. Make one with [New] or [Driver.Open]; the zero value is not usable.
+type Store struct {
+	client      *gomemcache.Client
+	maxItemSize int
+	casRetries  int
+	ownsClient  bool // built by Open from servers: Close closes it
+}
+
+var _ sessionplus.Store = (*Store)(nil)
+
+// New returns a store that keeps its sessions on client's servers. opts may
+// be nil for the defaults. The caller keeps ownership of client: [Store.Close]
+// does not close it. New panics if client is nil.
+func New(client *gomemcache.Client, opts *Options) *Store {
+	if client == nil {
+		panic("memcache: New called with a nil client")
+	}
+	s := &Store{client: client, maxItemSize: DefaultMaxItemSize, casRetries: DefaultCASRetries}
+	if opts != nil {
+		if opts.MaxItemSize > 0 {
+			s.maxItemSize = opts.MaxItemSize
+		}
+		if opts.CASRetries > 0 {
+			s.casRetries = opts.CASRetries
+		}
+	}
+	return s
+}
+
+// Close closes the idle connections of the client that [Driver.Open] built
+// from the servers option. It does nothing to a client that the caller
+// passed in, which stays the caller's to close.
+func (s *Store) Close() error {
+	if s.ownsClient {
+		return s.client.Close()
+	}
+	return nil
+}
+
+// CheckKeyPrefix reports whether the keys the root package makes with
+// key_prefix prefix (prefix, ":" and 43 base64url characters) are valid
+// memcached keys: at most 250 bytes, without spaces or control characters.
+// Its error wraps [sessionplus.ErrConfig]. A prefix of up to 206 bytes of
+// printable characters passes.
+func (s *Store) CheckKeyPrefix(prefix string) error {
+	const idLen = 43
+	if n := len(prefix) + 1 + idLen; n > MaxKeyLen {
+		return sessionplus.ConfigErrorf(`memcache: key "key_prefix": makes keys of %d bytes, over memcached's limit of %d: use a prefix of at most %d bytes`,
+			n, MaxKeyLen, MaxKeyLen-1-idLen)
+	}
+	if prefix == "" || !validKey(prefix) {
+		return sessionplus.ConfigErrorf(`memcache: key "key_prefix": %q is empty or holds spaces or control characters, which memcached keys cannot`, prefix)
+	}
+	return nil
+}
+
+// validKey reports whether key is a valid memcached key: 1 to 250 bytes,
+// none of them a space or a control character.
+func validKey(key string) bool {
+	if key == "" || len(key) > MaxKeyLen {
+		return false
+	}
+	for i := range len(key) {
+		if key[i] <= ' ' || key[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// badKeyError is the error of a save under a key memcached cannot hold. It
+// names the key's length, never the key.
+func badKeyError(key string) error {
+	return fmt.Errorf("memcache: the storage key (%d bytes) is not a valid memcached key, which has at most %d bytes "+
+		"and no spaces or control characters: use a shorter key_prefix", len(key), MaxKeyLen)
+}
+
+// opError is a failed memcached operation.
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string {
+	return "memcache: " + e.op + ": " + strings.TrimPrefix(e.err.Error(), "memcache: ")
+}
+
+func (e *opError) Unwrap() error { return e.err }
+
+// Load returns the record stored under token. A token that is not a valid
+// memcached key, an item that is missing or not in this driver's format, and
+// a record whose expiry has passed give an error wrapping
+// [sessionplus.ErrNotFound]; a server that cannot be reached gives another
+// error. If ctx is done before or after the round trip, Load returns
+// ctx.Err().
+func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return sessionplus.Record{}, err
+	}
+	if !validKey(token) {
+		return sessionplus.Record{}, errInvalidKey
+	}
+	it, err := s.client.Get(token)
+	if cerr := ctx.Err(); cerr != nil {
+		return sessionplus.Record{}, cerr
+	}
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return sessionplus.Record{}, sessionplus.ErrNotFound
+	}
+	if err != nil {
+		return sessionplus.Record{}, &opError{"get", err}
+	}
+	rec, err := decodeItem(it.Value)
+	if err != nil {
+		return sessionplus.Record{}, errMalformed
+	}
+	if !time.Now().Before(rec.Expiry) {
+		return sessionplus.Record{}, errExpired
+	}
+	return rec, nil
+}
+
+// Save applies u to the record under token as [sessionplus.Update]
+// describes, and returns token:
+//
+//   - a replace sets the item;
+//   - a field-level write reads the item, applies u to its record and writes
+//     it back with compare-and-swap (or add, when there is none), retrying
+//     up to the CASRetries of [Options] times when a concurrent write came
+//     in between;
+//   - a keep-alive appends the new expiry to the item and touches it,
+//     without reading it, and returns an error wrapping
+//     [sessionplus.ErrNotFound] if there is no item.
+//
+// A record whose expiry is less than a few seconds away (or past) is deleted
+// rather than stored. A record that does not fit in MaxItemSize gives an
+// error wrapping [ErrTooLarge]. ctx is checked before each round trip to
+// memcached; a round trip under way runs to its end (bounded by the client's
+// Timeout).
+func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if !validKey(token) {
+		return "", badKeyError(token)
+	}
+	var err error
+	switch {
+	case u.Replace:
+		err = s.replace(token, u)
+	case u.IsKeepAlive():
+		err = s.keepAlive(ctx, token, u.Expiry)
+	default:
+		err = s.update(ctx, token, u, false)
+	}
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// replace sets the item to the record of u.
+func (s *Store) replace(key string, u sessionplus.Update) error {
+	exp, ok := expiration(u.Expiry, time.Now())
+	if !ok {
+		return s.remove(key)
+	}
+	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry})
+	if err := s.checkSize(key, value); err != nil {
+		return err
+	}
+	if err := s.client.Set(&gomemcache.Item{Key: key, Value: value, Expiration: exp}); err != nil {
+		return s.writeError("set", err, key, value)
+	}
+	return nil
+}
+
+// keepAlive moves the expiry of the record under key without reading it:
+// it appends the new expiry to the item, then touches the item with it.
+func (s *Store) keepAlive(ctx context.Context, key string, expiry time.Time) error {
+	exp, ok := expiration(expiry, time.Now())
+	if !ok {
+		// The record ends now: delete it, if there is one.
+		err := s.client.Delete(key)
+		if errors.Is(err, gomemcache.ErrCacheMiss) {
+			return sessionplus.ErrNotFound
+		}
+		if err != nil {
+			return &opError{"delete", err}
+		}
+		return nil
+	}
+	err := s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
+	if errors.Is(err, gomemcache.ErrNotStored) {
+		// No item, or one that a trailer would push past the server's
+		// size limit: rewrite the record, which drops its trailers.
+		return s.update(ctx, key, sessionplus.Update{Expiry: expiry}, true)
+	}
+	if err != nil {
+		return &opError{"append", err}
+	}
+	err = s.client.Touch(key, exp)
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return sessionplus.ErrNotFound // deleted or expired since the append
+	}
+	if err != nil {
+		return &opError{"touch", err}
+	}
+	return nil
+}
+
+// update applies a field-level write (or, with keepAlive, a keep-alive) to
+// the record under key with compare-and-swap, retrying on conflicts.
+func (s *Store) update(ctx context.Context, key string, u sessionplus.Update, keepAlive bool) error {
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		it, err := s.client.Get(key) // a gets: it carries the CAS id
+		exists := err == nil
+		if err != nil && !errors.Is(err, gomemcache.ErrCacheMiss) {
+			return &opError{"get", err}
+		}
+		now := time.Now()
+		var values map[string][]byte
+		if exists {
+			if rec, err := decodeItem(it.Value); err == nil && now.Before(rec.Expiry) {
+				values = rec.Values // a live record: the fields to keep
+			}
+		}
+		if keepAlive && values == nil {
+			if exists {
+				return errExpired // an expired or foreign item: leave it to expire
+			}
+			return sessionplus.ErrNotFound
+		}
+		exp, ok := expiration(u.Expiry, now)
+		if !ok {
+			if exists {
+				return s.remove(key)
+			}
+			return nil
+		}
+		if values == nil {
+			values = make(map[string][]byte, len(u.Set))
+		}
+		for _, name := range u.Del {
+			delete(values, name)
+		}
+		for name, v := range u.Set {
+			values[name] = v
+		}
+		value := encodeItem(sessionplus.Record{Values: values, Expiry: u.Expiry})
+		if err := s.checkSize(key, value); err != nil {
+			return err
+		}
+		item := &gomemcache.Item{Key: key, Value: value, Expiration: exp}
+		op := "add"
+		if exists {
+			op, item.CasID = "cas", it.CasID
+			err = s.client.CompareAndSwap(item)
+		} else {
+			err = s.client.Add(item)
+		}
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, gomemcache.ErrCASConflict) && !errors.Is(err, gomemcache.ErrNotStored) &&
+			!errors.Is(err, gomemcache.ErrCacheMiss):
+			return s.writeError(op, err, key, value)
+		case attempt >= s.casRetries:
+			return fmt.Errorf("memcache: field-level write: the item kept changing under concurrent writes of the same session; "+
+				"gave up after %d attempts (cas_retries is %d): %w", attempt+1, s.casRetries, err)
+		}
+		// Another request wrote the item between our get and our write:
+		// wait a little, at random, and merge again.
+		if err := sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// backoff returns a random wait before the retry after attempt: up to 1 ms,
+// doubling with each attempt up to 64 ms.
+func backoff(attempt int) time.Duration {
+	return time.Duration(rand.Int64N(int64(time.Millisecond << min(attempt, 6))))
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// remove deletes the item under key, if there is one.
+func (s *Store) remove(key string) error {
+	if err := s.client.Delete(key); err != nil && !errors.Is(err, gomemcache.ErrCacheMiss) {
+		return &opError{"delete", err}
+	}
+	return nil
+}
+
+// checkSize returns an error wrapping ErrTooLarge if the item of key and
+// value is over maxItemSize.
+func (s *Store) checkSize(key string, value []byte) error {
+	if n := len(key) + len(value) + itemOverhead; n > s.maxItemSize {
+		return fmt.Errorf("%w: the item would take %d bytes (key, encoded fields and memcached's item header), "+
+			"over max_item_size of %d bytes; store less in this session", ErrTooLarge, n, s.maxItemSize)
+	}
+	return nil
+}
+
+// writeError describes a failed write of an item. A server that refuses
+// the item as too large gives an error wrapping ErrTooLarge.
+func (s *Store) writeError(op string, err error, key string, value []byte) error {
+	if strings.Contains(err.Error(), "SERVER_ERROR object too large") {
+		return fmt.Errorf("%w: the server refused an item of %d bytes (%s): "+
+			"its item size limit (memcached -I) is below max_item_size (%d bytes); lower max_item_size to match it, or store less",
+			ErrTooLarge, len(key)+len(value)+itemOverhead, "SERVER_ERROR object too large for cache", s.maxItemSize)
+	}
+	return &opError{op, err}
+}
+
+// Delete removes the record under token. Deleting an unknown token, or one
+// that is not a valid memcached key, returns nil. If ctx is done, Delete
+// returns ctx.Err() without deleting.
+func (s *Store) Delete(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validKey(token) {
+		return nil // nothing can be stored under it
+	}
+	return s.remove(token)
+}

@@ -1,0 +1,784 @@
+package memcache_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomemcache "github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/drivers/drivertest"
+	"github.com/sessionplus/sessionplus/drivers/memcache"
+)
+
+const envAddrs = "SESSIONPLUS_MEMCACHE_ADDRS"
+
+// servers returns the test servers, or skips the test (fails it under
+// CI=true) when there are none.
+func servers(t testing.TB) []string {
+	t.Helper()
+	return strings.Split(drivertest.ServerFromEnv(t, envAddrs), ",")
+}
+
+// newClient returns a client of addrs, closed when the test ends.
+func newClient(t testing.TB, addrs ...string) *gomemcache.Client {
+	t.Helper()
+	c := gomemcache.New(addrs...)
+	c.MaxIdleConns = 16
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// token returns a random key in the shape the root package makes, and
+// deletes its item when the test ends.
+func token(t testing.TB, c *gomemcache.Client) string {
+	t.Helper()
+	b := make([]byte, 16)
+	rand.Read(b)
+	tok := "memcachetest:" + hex.EncodeToString(b)
+	t.Cleanup(func() { c.Delete(tok) })
+	return tok
+}
+
+func replace(values map[string][]byte, expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Set: values, Expiry: expiry, Replace: true}
+}
+
+type harness struct{ client *gomemcache.Client }
+
+func (h *harness) MakeStore(context.Context) (sessionplus.Store, error) {
+	return memcache.New(h.client, nil), nil
+}
+func (h *harness) Stateless() bool { return false }
+func (h *harness) Close()          { h.client.Close() }
+
+func TestConformance(t *testing.T) {
+	addrs := servers(t)
+	drivertest.RunConformanceTests(t, func(context.Context, *testing.T) (drivertest.Harness, error) {
+		c := gomemcache.New(addrs...)
+		c.MaxIdleConns = 16
+		return &harness{client: c}, nil
+	})
+}
+
+func TestRegistered(t *testing.T) {
+	if !slices.Contains(sessionplus.Drivers(), memcache.Name) {
+		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), memcache.Name)
+	}
+	d, err := sessionplus.DefaultRegistry.Lookup(memcache.Name)
+	if err != nil {
+		t.Fatalf("Lookup(%q): %v", memcache.Name, err)
+	}
+	if _, ok := d.(memcache.Driver); !ok {
+		t.Fatalf("Lookup(%q) = %T, want memcache.Driver", memcache.Name, d)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	down := gomemcache.New("127.0.0.1:1")
+	tests := []struct {
+		name       string
+		opts       func(addrs []string) sessionplus.Options // addrs is nil unless needServer
+		needServer bool
+		wantErr    string // a substring of the error; "" for none
+		wantConfig bool   // the error must wrap sessionplus.ErrConfig
+	}{
+		{
+			name:       "ok, servers",
+			needServer: true,
+			opts:       func(a []string) sessionplus.Options { return sessionplus.Options{"servers": a} },
+		},
+		{
+			name:       "ok, client",
+			needServer: true,
+			opts: func(a []string) sessionplus.Options {
+				return sessionplus.Options{"client": gomemcache.New(a...), "max_item_size": 2 << 20, "cas_retries": 3}
+			},
+		},
+		{
+			name:       "ok, servers and options as decoded from JSON",
+			needServer: true,
+			opts: func(a []string) sessionplus.Options {
+				list := make([]any, len(a))
+				for i, s := range a {
+					list[i] = s
+				}
+				return sessionplus.Options{"servers": list, "timeout": "1s", "max_idle_conns": 4.0,
+					"max_item_size": 1048576.0, "cas_retries": 20.0, "cookie_name": "s"}
+			},
+		},
+		{
+			name:       "nok, neither",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"cookie_name": "s"} },
+			wantErr:    `missing key "client" or "servers"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, both",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"client": down, "servers": []string{"127.0.0.1:1"}}
+			},
+			wantErr:    `keys "client" and "servers" exclude each other`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, unknown key",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"servers": []string{"127.0.0.1:1"}, "server": "127.0.0.1:1"}
+			},
+			wantErr:    `unknown key "server"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, servers is a string",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"servers": "127.0.0.1:11211"} },
+			wantErr:    `key "servers"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, servers is empty",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"servers": []string{}} },
+			wantErr:    `key "servers": empty list`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, server without a port",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"servers": []string{"127.0.0.1"}} },
+			wantErr:    `key "servers"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, client is a string",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": "127.0.0.1:11211"} },
+			wantErr:    `key "client": expected a *memcache.Client`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, client is nil",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": (*gomemcache.Client)(nil)} },
+			wantErr:    `key "client"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, timeout with a client",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": down, "timeout": "1s"} },
+			wantErr:    `key "timeout"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, timeout not a duration",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"servers": []string{"127.0.0.1:1"}, "timeout": "soon"}
+			},
+			wantErr:    `key "timeout"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, max_item_size too small",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"client": down, "max_item_size": 10}
+			},
+			wantErr:    `key "max_item_size"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, max_item_size is a string",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"client": down, "max_item_size": "1m"}
+			},
+			wantErr:    `key "max_item_size"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, cas_retries zero",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": down, "cas_retries": 0} },
+			wantErr:    `key "cas_retries"`,
+			wantConfig: true,
+		},
+		{
+			name:    "nok, unreachable server",
+			opts:    func([]string) sessionplus.Options { return sessionplus.Options{"servers": []string{"127.0.0.1:1"}} },
+			wantErr: `key "servers": memcached not reachable`,
+		},
+		{
+			name:       "nok, one of two servers unreachable",
+			needServer: true,
+			opts: func(a []string) sessionplus.Options {
+				return sessionplus.Options{"servers": []string{a[0], "127.0.0.1:1"}}
+			},
+			wantErr: `key "servers": memcached not reachable`,
+		},
+		{
+			name:    "nok, unreachable client",
+			opts:    func([]string) sessionplus.Options { return sessionplus.Options{"client": down} },
+			wantErr: `key "client": memcached not reachable`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var addrs []string
+			if tt.needServer {
+				addrs = servers(t)
+			}
+			st, err := memcache.Driver{}.Open(t.Context(), tt.opts(addrs))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				ms, ok := st.(*memcache.Store)
+				if !ok {
+					t.Fatalf("Open returned %T, want *memcache.Store", st)
+				}
+				if err := ms.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Open succeeded, want an error containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Open error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if got := errors.Is(err, sessionplus.ErrConfig); got != tt.wantConfig {
+				t.Errorf("Open error = %q: errors.Is(err, sessionplus.ErrConfig) = %v, want %v", err, got, tt.wantConfig)
+			}
+			if st != nil {
+				t.Errorf("Open returned a store (%T) along with its error", st)
+			}
+		})
+	}
+}
+
+// TestOpenThroughRoot shows the driver's errors with the session's name,
+// and a store opened from servers that works.
+func TestOpenThroughRoot(t *testing.T) {
+	_, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{
+		{"cookie_name": "cache", "session_type": memcache.Name, "servers": "127.0.0.1:11211"},
+	}})
+	if !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), `session "cache" (memcache)`) ||
+		!strings.Contains(err.Error(), `key "servers"`) {
+		t.Errorf("sessionplus.New with servers as a string: %v, want a config error naming the session and the key", err)
+	}
+
+	m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{
+		{"cookie_name": "cache", "session_type": memcache.Name, "servers": servers(t)},
+	}})
+	if err != nil {
+		t.Fatalf("sessionplus.New: %v", err)
+	}
+	w := httptest.NewRecorder()
+	s := m.Begin(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if err := errors.Join(s.Set("user", "alice"), s.Commit()); err != nil {
+		t.Fatal(err)
+	}
+	s = m.Begin(httptest.NewRecorder(), withCookies(httptest.NewRequest(http.MethodGet, "/", nil), w))
+	if u, _, err := sessionplus.GetAs[string](s, "user"); err != nil || u != "alice" {
+		t.Errorf("user = %q, %v; want alice", u, err)
+	}
+	if err := errors.Join(s.Destroy(), s.Commit()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func TestNewPanicsOnNilClient(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "memcache: New called with a nil client") {
+			t.Errorf("New(nil, nil) panicked with %v, want a message naming the nil client", r)
+		}
+	}()
+	memcache.New(nil, nil)
+}
+
+func TestCheckKeyPrefix(t *testing.T) {
+	st := memcache.New(gomemcache.New("127.0.0.1:1"), nil)
+	for prefix, ok := range map[string]bool{
+		"session":                 true,
+		strings.Repeat("p", 206):  true,
+		strings.Repeat("p", 207):  false,
+		"a b":                     false,
+		"a\x01b":                  false,
+		"":                        false,
+		"app.example.com/session": true,
+	} {
+		err := st.CheckKeyPrefix(prefix)
+		if ok && err != nil {
+			t.Errorf("CheckKeyPrefix(%q) = %v, want nil", prefix, err)
+		}
+		if !ok && (!errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), `key "key_prefix"`)) {
+			t.Errorf("CheckKeyPrefix(%q) = %v, want a config error naming key_prefix", prefix, err)
+		}
+	}
+}
+
+// TestInvalidKeys shows what happens to tokens memcached cannot hold; no
+// server is needed, as none is asked.
+func TestInvalidKeys(t *testing.T) {
+	st := memcache.New(gomemcache.New("127.0.0.1:1"), nil)
+	ctx := t.Context()
+	for _, tok := range []string{
+		"session:" + strings.Repeat("A", 243), // 251 bytes
+		"session key",
+		"session:\x01",
+		"session:\x7f",
+		"",
+	} {
+		if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Load of the invalid key %q: %v, want an error wrapping ErrNotFound", tok, err)
+		}
+		for _, u := range []sessionplus.Update{
+			replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour)),
+			{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)},
+			{Expiry: time.Now().Add(time.Hour)},
+		} {
+			_, err := st.Save(ctx, tok, u)
+			if err == nil || !strings.Contains(err.Error(), "not a valid memcached key") {
+				t.Errorf("Save under the invalid key %q: %v, want an error saying it is not a valid memcached key", tok, err)
+			}
+			if err != nil && tok != "" && strings.Contains(err.Error(), tok) {
+				t.Errorf("Save error %q holds the key", err)
+			}
+		}
+		if err := st.Delete(ctx, tok); err != nil {
+			t.Errorf("Delete of the invalid key %q: %v, want nil", tok, err)
+		}
+	}
+}
+
+// TestServerDown shows that a server that cannot be reached is an error,
+// never an empty or a missing session.
+func TestServerDown(t *testing.T) {
+	c := gomemcache.New("127.0.0.1:1")
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	tok := "session:" + strings.Repeat("A", 43)
+	rec, err := st.Load(ctx, tok)
+	if err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("Load from a server that is down = %v, %v; want an error that does not wrap ErrNotFound", rec, err)
+	}
+	if err != nil && strings.Contains(err.Error(), tok) {
+		t.Errorf("Load error %q holds the key", err)
+	}
+	for _, u := range []sessionplus.Update{
+		replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour)),
+		{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)},
+		{Expiry: time.Now().Add(time.Hour)},                                            // keep-alive
+		{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(-time.Hour)}, // deletes
+	} {
+		if _, err := st.Save(ctx, tok, u); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Save %+v to a server that is down = %v; want an error that does not wrap ErrNotFound", u, err)
+		}
+	}
+	if err := st.Delete(ctx, tok); err == nil {
+		t.Error("Delete on a server that is down returned nil")
+	}
+}
+
+// TestKeysSpreadOverServers shows that the sessions of a store over two
+// servers land on both, each on one.
+func TestKeysSpreadOverServers(t *testing.T) {
+	addrs := servers(t)
+	if len(addrs) < 2 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s lists %d server; this test needs two", envAddrs, len(addrs))
+		}
+		t.Skipf("%s lists %d server; this test needs two", envAddrs, len(addrs))
+	}
+	both := newClient(t, addrs...)
+	st := memcache.New(both, nil)
+	ctx := t.Context()
+	const n = 50
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = token(t, both)
+		if _, err := st.Save(ctx, toks[i], replace(map[string][]byte{"i": fmt.Append(nil, i)}, time.Now().Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for _, addr := range addrs {
+		alone := newClient(t, addr)
+		held := 0
+		for _, tok := range toks {
+			_, err := alone.Get(tok)
+			switch {
+			case err == nil:
+				held++
+			case !errors.Is(err, gomemcache.ErrCacheMiss):
+				t.Fatalf("Get from %s alone: %v", addr, err)
+			}
+		}
+		t.Logf("%s holds %d of the %d sessions", addr, held, n)
+		if held == 0 {
+			t.Errorf("%s holds none of the %d sessions: keys are not spread over the servers", addr, n)
+		}
+		total += held
+	}
+	if total != n {
+		t.Errorf("the servers hold %d items in all, want %d (each session on exactly one server)", total, n)
+	}
+	for i, tok := range toks {
+		rec, err := st.Load(ctx, tok)
+		if err != nil || string(rec.Values["i"]) != fmt.Sprint(i) {
+			t.Errorf("Load of session %d through both servers: %v, %v", i, rec.Values, err)
+		}
+	}
+}
+
+// TestLongExpiryStored shows that a record that expires in 31 days, sent to
+// memcached as an absolute Unix time, is stored and kept alive.
+func TestLongExpiryStored(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	tok := token(t, c)
+	expiry := time.Now().Add(31 * 24 * time.Hour)
+	if _, err := st.Save(ctx, tok, replace(map[string][]byte{"user": []byte("alice")}, expiry)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(tok); err != nil {
+		t.Fatalf("the item of a 31-day record is not in memcached: %v (a relative expiration over 30 days reads as a past date)", err)
+	}
+	check := func(when string, want time.Time) {
+		t.Helper()
+		rec, err := st.Load(ctx, tok)
+		if err != nil {
+			t.Fatalf("Load %s: %v", when, err)
+		}
+		if string(rec.Values["user"]) != "alice" || rec.Expiry.Unix() != want.Unix() {
+			t.Errorf("Load %s = %q, expiry %v; want alice, %v", when, rec.Values, rec.Expiry, want.Truncate(time.Second))
+		}
+	}
+	check("of a 31-day record", expiry)
+	expiry = expiry.Add(time.Hour)
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+		t.Fatalf("keep-alive to 31 days: %v", err)
+	}
+	check("after a keep-alive to 31 days", expiry)
+	expiry = time.Now().Add(40 * 24 * time.Hour)
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"theme": []byte("dark")}, Expiry: expiry}); err != nil {
+		t.Fatalf("field-level write to 40 days: %v", err)
+	}
+	check("after a field-level write to 40 days", expiry)
+}
+
+func TestSizeLimit(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	ctx := t.Context()
+	expiry := time.Now().Add(time.Hour)
+
+	t.Run("over max_item_size", func(t *testing.T) {
+		st := memcache.New(c, &memcache.Options{MaxItemSize: 4096})
+		tok := token(t, c)
+		if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("small")}, expiry)); err != nil {
+			t.Fatal(err)
+		}
+		big := map[string][]byte{"blob": bytes.Repeat([]byte("x"), 5000)}
+		for _, u := range []sessionplus.Update{replace(big, expiry), {Set: big, Expiry: expiry}} {
+			_, err := st.Save(ctx, tok, u)
+			if !errors.Is(err, memcache.ErrTooLarge) {
+				t.Fatalf("Save of a 5000-byte record with max_item_size 4096: %v, want an error wrapping ErrTooLarge", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, "4096") || !strings.Contains(msg, "bytes") || strings.Contains(msg, tok) {
+				t.Errorf("error %q: want the size and the limit, and not the key", msg)
+			}
+		}
+		rec, err := st.Load(ctx, tok)
+		if err != nil || string(rec.Values["a"]) != "small" || len(rec.Values) != 1 {
+			t.Errorf("the record before the refused saves = %v, %v; want it unchanged", rec.Values, err)
+		}
+	})
+
+	t.Run("over the default of 1 MiB", func(t *testing.T) {
+		st := memcache.New(c, nil)
+		_, err := st.Save(ctx, token(t, c), replace(map[string][]byte{"blob": make([]byte, 1<<20)}, expiry))
+		if !errors.Is(err, memcache.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(memcache.DefaultMaxItemSize)) {
+			t.Errorf("Save of a 1 MiB value: %v, want an error wrapping ErrTooLarge naming the limit", err)
+		}
+	})
+
+	t.Run("refused by the server", func(t *testing.T) {
+		// max_item_size set above the servers' own limit (memcached -I, 1 MiB
+		// by default): the server refuses the item, and says so.
+		st := memcache.New(c, &memcache.Options{MaxItemSize: 4 << 20})
+		tok := token(t, c)
+		for _, u := range []sessionplus.Update{
+			replace(map[string][]byte{"blob": make([]byte, 2<<20)}, expiry),
+			{Set: map[string][]byte{"blob": make([]byte, 2<<20)}, Expiry: expiry},
+		} {
+			_, err := st.Save(ctx, tok, u)
+			if !errors.Is(err, memcache.ErrTooLarge) || !strings.Contains(err.Error(), "SERVER_ERROR object too large") {
+				t.Errorf("Save of a 2 MiB record to a server with a 1 MiB limit: %v, want the server's refusal, wrapping ErrTooLarge", err)
+			}
+		}
+		if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Load after the refused saves: %v, want not found", err)
+		}
+		// The connection is still usable.
+		if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
+			t.Errorf("Save of a small record after the refusals: %v", err)
+		}
+	})
+}
+
+// TestMalformedItem shows that an item this driver did not write is no
+// session, and that writes of fields start afresh over it.
+func TestMalformedItem(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	tok := token(t, c)
+	if err := c.Set(&gomemcache.Item{Key: tok, Value: []byte("not a session"), Expiration: 3600}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("Load of a foreign item: %v, want an error wrapping ErrNotFound", err)
+	}
+	// A keep-alive does not read the item, so it cannot tell; but the item
+	// is still no session after it.
+	st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)})
+	if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("Load of a foreign item after a keep-alive: %v, want an error wrapping ErrNotFound", err)
+	}
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("field-level write over a foreign item: %v", err)
+	}
+	rec, err := st.Load(ctx, tok)
+	if err != nil || len(rec.Values) != 1 || string(rec.Values["a"]) != "1" {
+		t.Errorf("Load after a field-level write over a foreign item = %q, %v; want a=1 alone", rec.Values, err)
+	}
+}
+
+// TestCASRetriesBounded shows that a field-level write gives up, with an
+// error, after cas_retries conflicts.
+func TestCASRetriesBounded(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	ctx := t.Context()
+	tok := token(t, c)
+	expiry := time.Now().Add(time.Hour)
+	if _, err := memcache.New(c, nil).Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
+		t.Fatal(err)
+	}
+	// A client whose every write of the item conflicts: another writer
+	// changes it between each read and write.
+	conflicting := &conflictSelector{addrs: servers(t), other: newClient(t, servers(t)...), key: tok}
+	st := memcache.New(gomemcache.NewFromSelector(conflicting), &memcache.Options{CASRetries: 2})
+	_, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"b": []byte("2")}, Expiry: expiry})
+	if !errors.Is(err, gomemcache.ErrCASConflict) || !strings.Contains(err.Error(), "3 attempts") {
+		t.Errorf("field-level write that always conflicts: %v, want an error wrapping ErrCASConflict after 3 attempts", err)
+	}
+}
+
+// conflictSelector picks the servers as gomemcache's ServerList does, and
+// before every second pick of key (each write after a read) touches the item
+// through another client, which changes its CAS id.
+type conflictSelector struct {
+	gomemcache.ServerList
+	addrs []string
+	other *gomemcache.Client
+	key   string
+	once  sync.Once
+	mu    sync.Mutex
+	picks int
+}
+
+func (s *conflictSelector) PickServer(key string) (net.Addr, error) {
+	s.once.Do(func() { s.SetServers(s.addrs...) })
+	if key == s.key {
+		s.mu.Lock()
+		s.picks++
+		write := s.picks%2 == 0
+		s.mu.Unlock()
+		if write {
+			it, err := s.other.Get(key)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.other.Set(it); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s.ServerList.PickServer(key)
+}
+
+// TestItemGoneBeforeExpiry shows that memcached drops an item before its
+// record expires, so that a keep-alive, which touches the item without
+// reading it, cannot revive an expired session.
+func TestItemGoneBeforeExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits about 5 seconds for records to expire; skipped under -short")
+	}
+	c := newClient(t, servers(t)...)
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	expiry := time.Now().Add(5 * time.Second)
+	toks := make([]string, 10)
+	for i := range toks {
+		toks[i] = token(t, c)
+		if _, err := st.Save(ctx, toks[i], replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Load(ctx, toks[0]); err != nil {
+		t.Fatalf("Load of a record that expires in 5s: %v", err)
+	}
+	for _, tok := range toks {
+		for {
+			_, err := c.Get(tok)
+			if errors.Is(err, gomemcache.ErrCacheMiss) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if late := time.Since(expiry.Truncate(time.Second)); late >= 0 {
+				t.Fatalf("memcached still holds the item %v after its record expired: a keep-alive would revive it", late)
+			}
+			time.Sleep(10 * time.Millisecond) // poll interval
+		}
+		if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("keep-alive of a record memcached dropped: %v, want an error wrapping ErrNotFound", err)
+		}
+	}
+	t.Logf("all items gone %v before their records' expiry", time.Until(expiry.Truncate(time.Second)).Round(time.Millisecond))
+}
+
+// TestKeepAliveDoesNotRewrite shows that a keep-alive appends the new
+// expiry rather than rewriting the record, and that the next write of
+// fields drops what the keep-alives appended.
+func TestKeepAliveDoesNotRewrite(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	tok := token(t, c)
+	if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int {
+		t.Helper()
+		it, err := c.Get(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(it.Value)
+	}
+	base := size()
+	var expiry time.Time
+	for i := range 3 {
+		expiry = time.Now().Add(time.Duration(2+i) * time.Hour)
+		if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+			t.Fatalf("keep-alive: %v", err)
+		}
+	}
+	if got := size(); got != base+3*8 {
+		t.Errorf("item after 3 keep-alives is %d bytes, want %d + 3 × 8", got, base)
+	}
+	rec, err := st.Load(ctx, tok)
+	if err != nil || rec.Expiry.Unix() != expiry.Unix() {
+		t.Fatalf("Load after keep-alives: expiry %v, %v; want %v", rec.Expiry, err, expiry.Truncate(time.Second))
+	}
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Del: []string{"none"}, Expiry: expiry}); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != base {
+		t.Errorf("item after a field-level write is %d bytes, want %d as before the keep-alives", got, base)
+	}
+}
+
+// withCookies returns r carrying the cookies that w set.
+func withCookies(r *http.Request, w *httptest.ResponseRecorder) *http.Request {
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge >= 0 {
+			r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+	}
+	return r
+}
+
+// TestConcurrentRequests shows, through the root session layer, that two
+// requests of one user that change different fields at the same time both
+// land.
+func TestConcurrentRequests(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	b := make([]byte, 8)
+	rand.Read(b)
+	m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{{
+		"cookie_name": "s", "session_type": memcache.Name, "client": c,
+		"key_prefix": "memcachetest-" + hex.EncodeToString(b),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	get := func() *http.Request { return httptest.NewRequest(http.MethodGet, "/", nil) }
+
+	// The first request makes the session; the browser keeps its cookie.
+	first := httptest.NewRecorder()
+	s := m.Begin(first, get())
+	if err := errors.Join(s.Set("base", "b"), s.Commit()); err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Result().Cookies()) != 1 {
+		t.Fatalf("first response set cookies %v, want one", first.Result().Cookies())
+	}
+
+	const rounds = 10
+	for i := range rounds {
+		// Two requests with the cookie read the session, each changes its
+		// own field, and both commit at the same time.
+		s1 := m.Begin(httptest.NewRecorder(), withCookies(get(), first))
+		s2 := m.Begin(httptest.NewRecorder(), withCookies(get(), first))
+		if err := errors.Join(s1.Set(fmt.Sprintf("a%d", i), i), s2.Set(fmt.Sprintf("b%d", i), i)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, s := range []*sessionplus.Session{s1, s2} {
+			wg.Go(func() {
+				<-start
+				if err := s.Commit(); err != nil {
+					t.Errorf("round %d: concurrent Commit: %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+	}
+
+	w := httptest.NewRecorder()
+	s = m.Begin(w, withCookies(get(), first))
+	keys, err := s.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1+2*rounds {
+		t.Errorf("after %d rounds of two concurrent requests the session holds %d fields %v, want %d", rounds, len(keys), keys, 1+2*rounds)
+	}
+	for i := range rounds {
+		for _, f := range []string{fmt.Sprintf("a%d", i), fmt.Sprintf("b%d", i)} {
+			if v, ok, err := sessionplus.GetAs[int](s, f); err != nil || !ok || v != i {
+				t.Errorf("field %s = %d, %v, %v; want %d: a concurrent write was lost", f, v, ok, err, i)
+			}
+		}
+	}
+	if err := errors.Join(s.Destroy(), s.Commit()); err != nil {
+		t.Fatal(err)
+	}
+}
