@@ -47,7 +47,10 @@ func DecodeOptions(opts Options, out any) error {
 		if !slices.Contains(known, k) {
 			continue
 		}
-		if f, ok := fields[k]; ok && v != nil && isLive(f.Type()) && reflect.TypeOf(v).AssignableTo(f.Type()) {
+		if f, ok := fields[k]; ok && v != nil && isLive(f.Type()) {
+			if !reflect.TypeOf(v).AssignableTo(f.Type()) {
+				return ConfigErrorf("key %q: expected %s, got %s", k, f.Type(), describeValue(v))
+			}
 			live[k] = reflect.ValueOf(v)
 			continue
 		}

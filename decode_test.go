@@ -45,7 +45,8 @@ func TestDecodeOptions(t *testing.T) {
 	}{
 		{"nok, unknown key", Options{"dbb": 1}, `unknown key "dbb" (known keys: client, db, key, log, optional, servers, timeout)`},
 		{"nok, wrong type", Options{"db": "three"}, `key "db": expected int, got string "three"`},
-		{"nok, client of another type", Options{"client": "redis://"}, `key "client"`},
+		{"nok, client of another type", Options{"client": "redis://"}, `key "client": expected *sessionplus.liveClient, got string "redis://"`},
+		{"nok, client of another struct type", Options{"client": &testOptions{}}, `key "client": expected *sessionplus.liveClient, got *sessionplus.testOptions`},
 		{"nok, bad duration", Options{"timeout": "soon"}, `key "timeout": expected a duration such as "24h" or whole seconds, got string "soon"`},
 		{"nok, fractional seconds", Options{"timeout": 0.5}, `key "timeout"`},
 	} {

@@ -1,0 +1,344 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/sessionplus/sessionplus"
+)
+
+// Name is the session_type under which the driver registers.
+const Name = "mongodb"
+
+func init() { sessionplus.Register(Name, Driver{}) }
+
+// Driver opens MongoDB stores from a session's options. It is registered
+// under [Name].
+type Driver struct{}
+
+// config holds the driver-specific keys of a mongodb session.
+type config struct {
+	Client        any    `mapstructure:"client"` // *gomongo.Client, checked by hand: see check
+	URL           string `mapstructure:"url"`
+	DB            string `mapstructure:"db"`
+	Collection    string `mapstructure:"collection"`
+	CreateIndexes *bool  `mapstructure:"create_indexes"`
+}
+
+// disconnectTimeout bounds the Disconnect of a client the driver built,
+// when Open fails after building it or when the Store is closed.
+const disconnectTimeout = 10 * time.Second
+
+// Open validates opts, connects (for url) or takes the given client, pings
+// the server once, and creates the TTL index on expires_at unless
+// create_indexes is false. See the package documentation for the keys.
+// Configuration mistakes are errors wrapping [sessionplus.ErrConfig] that
+// name the key; a server that does not answer within ctx is an error too.
+func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+	var c config
+	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
+		return nil, err
+	}
+	if _, given := opts["client"]; given && c.Client == nil {
+		return nil, sessionplus.ConfigErrorf(`key "client": the *mongo.Client is nil`)
+	}
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+
+	client, _ := c.Client.(*gomongo.Client)
+	key := "client"
+	var owned *gomongo.Client
+	if c.URL != "" {
+		key = "url"
+		var err error
+		client, err = gomongo.Connect(options.Client().ApplyURI(c.URL))
+		if err != nil {
+			return nil, sessionplus.ConfigErrorf("key \"url\": %s", redactURL(err.Error(), c.URL))
+		}
+		owned = client
+	}
+	fail := func(err error) (sessionplus.Store, error) {
+		if owned != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+			defer cancel()
+			_ = owned.Disconnect(dctx)
+		}
+		return nil, err
+	}
+	if err := client.Ping(ctx, readpref.Primary()); err != nil {
+		msg := err.Error()
+		if owned != nil {
+			msg = redactURL(msg, c.URL)
+		}
+		return fail(&wrapped{msg: fmt.Sprintf("mongo: no answer from the server of key %q: %s", key, msg), err: err})
+	}
+
+	// Sessions are read from the primary whatever the client's read
+	// preference: a read from a lagging secondary could miss the session's
+	// last write.
+	coll := client.Database(c.DB).Collection(c.Collection,
+		options.Collection().SetReadPreference(readpref.Primary()))
+	st, err := New(coll, &Options{Logger: opts.Logger()})
+	if err != nil {
+		return fail(err)
+	}
+	st.owned = owned
+	if c.CreateIndexes == nil || *c.CreateIndexes {
+		if err := st.CreateIndexes(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	return st, nil
+}
+
+// check validates the keys that DecodeOptions cannot. client is typed any
+// and checked here: DecodeOptions would decode a pointer to another struct,
+// such as a client of the v1 driver, into an empty v2 client without error.
+func (c *config) check() error {
+	switch {
+	case c.Client == nil && c.URL == "":
+		return sessionplus.ConfigErrorf(`key "client" or "url": required: a *mongo.Client (go.mongodb.org/mongo-driver/v2/mongo) or a connection string such as "mongodb://host:27017/"`)
+	case c.Client != nil && c.URL != "":
+		return sessionplus.ConfigErrorf(`keys "client" and "url": give one of them, not both`)
+	case c.Client != nil:
+		cl, ok := c.Client.(*gomongo.Client)
+		if !ok {
+			return sessionplus.ConfigErrorf(`key "client": expected a *mongo.Client of go.mongodb.org/mongo-driver/v2/mongo, got %s`, describeType(c.Client))
+		}
+		if cl == nil {
+			return sessionplus.ConfigErrorf(`key "client": the *mongo.Client is nil`)
+		}
+	}
+	if c.DB == "" {
+		return sessionplus.ConfigErrorf(`key "db": required: the name of the database that holds the sessions`)
+	}
+	if strings.ContainsAny(c.DB, "/\\. \"$\x00") || len(c.DB) >= 64 {
+		return sessionplus.ConfigErrorf(`key "db": %q is not a valid database name (fewer than 64 bytes, none of /\. "$)`, c.DB)
+	}
+	if c.Collection == "" {
+		return sessionplus.ConfigErrorf(`key "collection": required: the name of the collection that holds the sessions`)
+	}
+	if strings.ContainsAny(c.Collection, "$\x00") || strings.HasPrefix(c.Collection, "system.") {
+		return sessionplus.ConfigErrorf(`key "collection": %q is not a valid collection name (no "$", not starting with "system.")`, c.Collection)
+	}
+	return nil
+}
+
+// describeType names the type of v with its package, so that a client of
+// the v1 driver is told apart from one of v2.
+func describeType(v any) string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.PkgPath() == "" {
+		return fmt.Sprintf("%T", v)
+	}
+	return fmt.Sprintf("%T of %s", v, t.PkgPath())
+}
+
+// redactURL replaces the password of the connection string url, if any,
+// in msg.
+func redactURL(msg, url string) string {
+	_, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return msg
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return msg
+	}
+	_, pass, ok := strings.Cut(rest[:at], ":")
+	if !ok || pass == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, pass, "xxxxx")
+}
+
+// Options configures a [Store] made with [New]. A nil *Options means the
+// defaults.
+type Options struct {
+	// Logger receives the warning of [Store.CreateIndexes] about a server
+	// that cannot create the TTL index. It never receives tokens or
+	// values. Optional. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is a [sessionplus.Store] that keeps each session as one document of
+// a MongoDB collection. It is safe for concurrent use.
+type Store struct {
+	coll   *gomongo.Collection
+	logger *slog.Logger
+
+	locks keyLocks // serializes the saves of one token
+
+	owned     *gomongo.Client // built by Open from url; disconnected by Close
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ sessionplus.Store            = (*Store)(nil)
+	_ sessionplus.KeyPrefixChecker = (*Store)(nil)
+	_ io.Closer                    = (*Store)(nil)
+)
+
+// idLen is the length of the id part of a token: 43 base64url characters.
+const idLen = 43
+
+// CheckKeyPrefix reports whether tokens of key_prefix prefix fit in a
+// document id: the root package calls it once at startup. A token is
+// prefix, ":" and 43 characters, and the store takes tokens of up to 1024
+// bytes (the limit of an index key on MongoDB before 4.2).
+func (s *Store) CheckKeyPrefix(prefix string) error {
+	if n := len(prefix) + 1 + idLen; n > maxTokenLen {
+		return sessionplus.ConfigErrorf(`key "key_prefix": %d bytes is too long for the mongodb store: its keys, prefix, ":" and 43 characters, hold at most %d bytes`,
+			len(prefix), maxTokenLen)
+	}
+	return nil
+}
+
+// New returns a store that keeps its sessions in coll. It does no I/O: call
+// [Store.CreateIndexes] once at startup to have the server delete expired
+// sessions (Open does that unless create_indexes is false). The client of
+// coll stays the caller's: [Store.Close] does not disconnect it. coll is
+// used as given, read preference included; reads from a secondary can miss
+// a session's last write, so give a collection that reads from the primary.
+func New(coll *gomongo.Collection, opts *Options) (*Store, error) {
+	if coll == nil {
+		return nil, errors.New("mongo: New: the collection is nil")
+	}
+	s := &Store{coll: coll, logger: slog.Default()}
+	if opts != nil && opts.Logger != nil {
+		s.logger = opts.Logger
+	}
+	return s, nil
+}
+
+// Close disconnects the client that [Driver.Open] built from the url
+// option. A store made with [New], or opened with a client, leaves the
+// client connected: its owner closes it. Close is safe to call more than
+// once.
+func (s *Store) Close() error {
+	if s.owned == nil {
+		return nil
+	}
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
+		defer cancel()
+		if err := s.owned.Disconnect(ctx); err != nil {
+			s.closeErr = fmt.Errorf("mongo: disconnect: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Server error codes that mean the TTL index cannot be had.
+var (
+	ttlUnsupportedCodes = []int{
+		238, // NotImplemented: FerretDB v1, among others
+		115, // CommandNotSupported
+		67,  // CannotCreateIndex
+		72,  // InvalidOptions
+		197, // InvalidIndexSpecificationOption
+	}
+	indexConflictCodes = []int{
+		85, // IndexOptionsConflict: an index on expires_at exists without the same TTL
+		86, // IndexKeySpecsConflict
+	}
+)
+
+// CreateIndexes creates the TTL index on expires_at (expireAfterSeconds 0),
+// by which the server deletes expired sessions about once a minute. It does
+// nothing if the index exists already.
+//
+// A server that cannot create it, because it does not implement TTL
+// indexes (such as FerretDB v1, which answers NotImplemented, code 238) or
+// because an index on expires_at exists already with other options, does
+// not fail it: CreateIndexes logs one warning through Options.Logger, makes
+// a plain index on expires_at where there is none so that [Store.Sweep]
+// stays cheap, and returns nil. Expired sessions are never served either
+// way; without the TTL index they stay stored until Sweep deletes them.
+// Other errors (the server is down, the user may not create indexes) are
+// returned.
+func (s *Store) CreateIndexes(ctx context.Context) error {
+	iv := s.coll.Indexes()
+	_, err := iv.CreateOne(ctx, gomongo.IndexModel{
+		Keys:    bson.D{{Key: fieldExpires, Value: 1}},
+		Options: options.Index().SetExpireAfterSeconds(0),
+	})
+	if err == nil {
+		return nil
+	}
+	var reason string
+	switch {
+	case hasCode(err, ttlUnsupportedCodes...):
+		reason = "the server does not support TTL indexes"
+		// A plain index instead, for the range scan of Sweep.
+		if _, perr := iv.CreateOne(ctx, gomongo.IndexModel{Keys: bson.D{{Key: fieldExpires, Value: 1}}}); perr != nil {
+			reason += "; the plain index on expires_at failed too: " + perr.Error()
+		}
+	case hasCode(err, indexConflictCodes...):
+		reason = "an index on expires_at exists already with other options (drop it, or give it expireAfterSeconds: 0 with collMod)"
+	default:
+		return &wrapped{msg: "mongo: creating the TTL index on expires_at (set create_indexes to false to skip it): " + err.Error(), err: err}
+	}
+	s.logger.LogAttrs(ctx, slog.LevelWarn,
+		"mongo: no TTL index on expires_at: expired sessions are never served, but stay stored until Store.Sweep deletes them",
+		slog.String("reason", reason),
+		slog.String("db", s.coll.Database().Name()),
+		slog.String("collection", s.coll.Name()),
+		slog.String("error", err.Error()))
+	return nil
+}
+
+// hasCode reports whether err is a server error with one of codes.
+func hasCode(err error, codes ...int) bool {
+	var se gomongo.ServerError
+	if !errors.As(err, &se) {
+		return false
+	}
+	for _, c := range codes {
+		if se.HasErrorCode(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sweep deletes every session whose expiry has passed and returns how many
+// it deleted. A server with the TTL index does this by itself; call Sweep
+// periodically (say every few minutes, from one instance of the app) on a
+// server without TTL indexes, such as FerretDB. Sweep never deletes a live
+// session.
+func (s *Store) Sweep(ctx context.Context) (int64, error) {
+	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: fieldExpires, Value: bson.D{{Key: "$lte", Value: time.Now()}}}})
+	if err != nil {
+		return 0, &wrapped{msg: "mongo: sweep: " + err.Error(), err: err}
+	}
+	return res.DeletedCount, nil
+}
+
+// wrapped is an error of the driver around one of the MongoDB driver: its
+// message is the driver's own, with the token and URL password left out,
+// and it unwraps to the original for errors.Is and errors.As.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
