@@ -1,0 +1,151 @@
+// Package firestore provides the session driver that keeps server-side
+// sessions in Google Cloud Firestore, through
+// [cloud.google.com/go/firestore]. It registers itself under the
+// session_type "firestore" ([Name]) when imported:
+//
+//	import _ "github.com/sessionplus/sessionplus/drivers/firestore"
+//
+// A session then selects it with a client of its own:
+//
+//	client, err := firestore.NewClient(ctx, "my-project") // cloud.google.com/go/firestore
+//	...
+//	sessionplus.Options{
+//		"cookie_name":  "session",
+//		"session_type": "firestore",
+//		"client":       client,
+//		"collection":   "sessions",
+//	}
+//
+// or with the project id alone, when the configuration comes from a file:
+//
+//	{"cookie_name": "session", "session_type": "firestore", "project_id": "my-project", "collection": "sessions"}
+//
+// # Options
+//
+// Besides the common keys (cookie_*, session_*, key_prefix, use_signer,
+// hash_ids), which the root package reads, a firestore session takes:
+//
+//   - client (*firestore.Client of cloud.google.com/go/firestore): the client
+//     to use. The store never closes it. Either client or project_id is
+//     required, not both.
+//   - project_id (string): the Google Cloud project whose (default) database
+//     holds the sessions. The store builds its client with
+//     firestore.NewClient and the Application Default Credentials, or, when
+//     the environment variable FIRESTORE_EMULATOR_HOST is set, for the
+//     emulator at that address (the Go client does that by itself).
+//     [Store.Close], which the root package's Manager.Close calls, closes
+//     that client. For another database, or other client options, build
+//     the client yourself and pass it as client.
+//   - collection (string): the collection that holds the session documents,
+//     such as "sessions", or a subcollection path such as
+//     "apps/shop/sessions". Required; there is no default.
+//   - timeout (duration: a time.Duration, "5s", or whole seconds): the
+//     longest one Load, Save or Delete may take, on top of the deadline of
+//     the request's context. Default [DefaultTimeout], 10s; a negative
+//     duration sets none. The Go client retries an unreachable Firestore
+//     until the context ends, and a request's context often has no
+//     deadline: without a bound, an outage would hang every request.
+//
+// Any other key, a value of the wrong type, and a missing required key are
+// errors wrapping [sessionplus.ErrConfig] that name the key.
+//
+// # Documents
+//
+// A session is one document, <collection>/<token>, where the token is the
+// storage key the root package derives from the session id: key_prefix,
+// ":", and by default the SHA-256 of the id in base64url (so a leaked
+// database holds no usable session id; see hash_ids). A document holds two fields:
+//
+//   - data: a map with one entry per session field, its value the field's
+//     encoded bytes (a Firestore bytes value);
+//   - expires_at: the absolute expiry of the session (a timestamp).
+//
+// Firestore refuses some document ids and field names: ids with "/", "."
+// and "..", names that are empty, and both when they match __.*__ or are not
+// valid UTF-8. Such tokens and names are stored escaped, with %XX for each
+// byte that could be refused (and for "%" itself), as URLs do; the common
+// ones, "session:..." and names such as "user_id" or "cart.items", are
+// stored as they are. Field names come back from [Store.Load] unchanged.
+// A token whose escaped id would be over Firestore's 1500 bytes is never
+// found, and cannot be saved; [Store.CheckKeyPrefix], which the root
+// package calls at startup, refuses a key_prefix that would make such ids.
+//
+// Firestore limits a document to 1 MiB, which bounds a session's size. A
+// save that would make the document larger fails, before anything is
+// written, with an error wrapping [sessionplus.ErrRecordTooLarge] (the size
+// is counted as Firestore documents it: names, values, and a few bytes of
+// overhead).
+//
+// # Writes
+//
+// A new session, or a new id after Regenerate, is written whole (Set). A
+// change to a session that exists writes only the changed fields: one
+// Update of the field paths data.<name> that were set, the ones deleted
+// with firestore.Delete, and expires_at. Updates of different field paths
+// do not overwrite each other, so two requests of one user that change
+// different fields both land. A session that a request leaves unchanged is
+// kept alive, once in a while, by an Update of expires_at alone.
+//
+// Firestore cannot make a write depend on a field's value, and an expired
+// session's document may still be there (see below), so a field-level
+// write or a keep-alive first reads the document: each costs a document
+// read and a write. If the document is live and does not expire within the
+// next minute (nor before the context's deadline), the Update goes out as
+// above. If it is missing, expired or about to expire, the write runs in a
+// transaction
+// instead: a keep-alive then fails with [sessionplus.ErrNotFound], and a
+// field-level write replaces the document with a new one that holds only
+// the fields it sets. A timed-out session's fields never come back. A save
+// whose expiry has already passed deletes the document.
+//
+// # Expiry
+//
+// Firestore deletes expired documents with a TTL policy on expires_at,
+// which you set once per collection group (the last id of collection; add
+// --database for a database other than "(default)"), with the gcloud CLI:
+//
+//	gcloud firestore fields ttls update expires_at \
+//		--collection-group=sessions --enable-ttl
+//
+// or in the Google Cloud console (Firestore, Time-to-live). Without the
+// policy, expired sessions are never served but their documents stay until
+// overwritten. The policy deletes late: Google documents "typically within
+// 24 hours after its expiration date" (some of its pages say 72), so the
+// store checks expires_at on every read: [Store.Load] returns an error
+// wrapping [sessionplus.ErrNotFound] for a document whose expiry has
+// passed, whether or not it has been deleted yet. The store starts no
+// background work of its own.
+//
+// Nothing queries the session documents, so their fields need no indexes,
+// while Firestore indexes every field by default: an index entry per
+// session field, stored and updated with every write. Exempting both fields
+// saves that, and avoids the write hotspots that Google warns an indexed
+// TTL timestamp can cause:
+//
+//	gcloud firestore indexes fields update data --collection-group=sessions --disable-indexes
+//	gcloud firestore indexes fields update expires_at --collection-group=sessions --disable-indexes
+//
+// # Errors
+//
+// codes.NotFound from Firestore is the only answer that means "no such
+// session". Every other error, including a context that is canceled or past
+// its deadline, is returned as an error that names the Firestore call that
+// failed ("firestore: get: ...", or set, update, delete, transaction; the
+// root package adds the session and its own operation) and wraps the
+// cause: the context's error
+// when the context is done (so errors.Is(err, context.DeadlineExceeded)
+// holds), Firestore's status otherwise (status.Code gives its code).
+// Errors never show the token: in Firestore's messages, which name the
+// document, it is replaced by "<token>".
+//
+// # Constructor
+//
+// [New] builds a store from a client without the registry, for wiring in
+// code or for a store passed as "store" to the root package:
+//
+//	st, err := firestore.New(client, &firestore.Options{Collection: "sessions"})
+//
+// [Options] holds what the collection and timeout keys set.
+//
+// The store is safe for concurrent use.
+package firestore
