@@ -1,0 +1,114 @@
+// Package redis is the Redis session driver, registered as session_type
+// "redis" ([Name]). It keeps each server-side session in one Redis hash, and
+// works with a single server, a Redis Cluster and a Sentinel-managed
+// (failover) setup through go-redis's UniversalClient
+// ([github.com/redis/go-redis/v9]).
+//
+// Importing the package for its side effect registers the driver:
+//
+//	import _ "github.com/sessionplus/sessionplus/drivers/redis"
+//
+// A session then selects it with a live client, or with a URL or addresses
+// for a configuration that lives in a file:
+//
+//	rdb := goredis.NewClient(&goredis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+//	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "client": rdb}
+//	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "url": "redis://localhost:6379/0"}
+//
+// Code that imports go-redis too names one of the two packages, for example
+// goredis "github.com/redis/go-redis/v9".
+//
+// # Options
+//
+// Exactly one of client, url and addrs is required; any other key that is
+// not a common one is rejected.
+//
+//   - client (goredis.UniversalClient, no default): a live client: a
+//     *goredis.Client, a *goredis.ClusterClient, or a failover client from
+//     goredis.NewFailoverClient. The store never closes it. Build it with
+//     ContextTimeoutEnabled: without it go-redis ignores the request's
+//     deadline for its network calls. username, password, db and
+//     master_name do not apply: configure the client.
+//   - url (string, no default): "redis://[user:password@]host:port[/db]",
+//     or "rediss://..." for TLS, parsed by goredis.ParseURL, which also
+//     takes client settings as query parameters (dial_timeout,
+//     read_timeout, pool_size, ...).
+//   - addrs ([]string, no default): "host:port" addresses. One address is a
+//     single server; several are nodes of a Redis Cluster (the others are
+//     discovered); with master_name they are the Sentinels' addresses.
+//   - master_name (string, default ""): with addrs, the name of the master
+//     that the Sentinels monitor; the client follows failovers.
+//   - username (string, default ""): the ACL user, with url (it replaces
+//     the URL's) or addrs.
+//   - password (string, default ""): the password of the data servers, with
+//     url (it replaces the URL's) or addrs. Sentinels that require a password
+//     of their own need a client passed in client.
+//   - db (int, default 0 or the URL's): the database number, with url or
+//     addrs. A Redis Cluster has only database 0.
+//
+// Open pings the server once with its context, so that a wrong address or
+// password fails at startup. A client that the driver builds from url or
+// addrs has ContextTimeoutEnabled set, and is closed when the
+// [sessionplus.Manager] is closed.
+//
+// The common keys of a server-side session are read by the root package:
+// key_prefix (default "session"), hash_ids, use_signer, session_lifetime,
+// session_permanent_lifetime and the cookie_* keys; see [sessionplus.Options].
+//
+// # Storage layout
+//
+// A session is one hash under key_prefix + ":" + a hash of the session id
+// (the root package hashes ids by default, so the keys in Redis are not
+// usable session ids). Each session field is one hash field holding the
+// field's encoded value, and the reserved field "\x00expiry" (no session
+// field name can hold a NUL byte) holds the expiry in Unix milliseconds.
+// Every operation is one round trip:
+//
+//   - load: HGETALL;
+//   - a new session, or a new id: DEL, HSET of every field and PEXPIREAT in
+//     one MULTI/EXEC;
+//   - a change: a Lua script (EVALSHA) that HDELs only the removed fields,
+//     HSETs only the changed ones and moves the expiry, so that two requests
+//     that change different fields of one session both land;
+//   - a keep-alive of an unchanged session: a Lua script that moves the
+//     expiry (the field and PEXPIREAT) of a live record without reading it;
+//   - delete: DEL.
+//
+// Open loads the scripts with SCRIPT LOAD. A server that lost them (a
+// restart, SCRIPT FLUSH, a failover) costs one more round trip the first
+// time each runs there: EVALSHA fails and EVAL sends the script.
+//
+// # Expiry
+//
+// Each key gets PEXPIREAT at the session's absolute expiry, so Redis removes
+// it by itself. The expiry is also checked on read against the
+// application's clock, the one that set it: Load never returns a record
+// whose expiry has passed, even if Redis's clock is behind. The scripts make
+// the same check, so a keep-alive never revives an expired record and a
+// change to one starts from an empty record: its old fields never come
+// back. A save whose expiry has already passed deletes the key.
+//
+// # Cluster and Sentinel
+//
+// A session is one key, so every command, MULTI/EXEC and script touches one
+// hash slot and runs unchanged on a Redis Cluster. Keep braces out of
+// key_prefix: a hash tag such as "{app}" would put every session in the same
+// slot, on one node. With Sentinel, give the Sentinels' addresses in addrs
+// and the master's name in master_name, or pass a failover client.
+//
+// # Errors
+//
+// An unknown or expired token gives an error wrapping
+// [sessionplus.ErrNotFound] (goredis.Nil is the only not-found answer of the
+// client). Every other failure (the server down or too slow, a key of
+// another type) is returned as "redis: <command>: <cause>" and never passes
+// for a missing session. Errors never contain the token.
+//
+// # Typed constructor
+//
+// [New] builds a store from a client without the registry; the session
+// then takes it under the common key store:
+//
+//	st := redis.New(rdb)
+//	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "store": st}
+package redis

@@ -1,0 +1,356 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sessionplus/sessionplus"
+)
+
+// Name is the session_type under which the driver registers.
+const Name = "redis"
+
+func init() { sessionplus.Register(Name, Driver{}) }
+
+// Driver opens Redis stores from a session's options. It is registered
+// under [Name]; see the package documentation for the options.
+type Driver struct{}
+
+// options are the driver-specific keys of a redis session.
+type options struct {
+	Client     goredis.UniversalClient `mapstructure:"client"`
+	URL        string                  `mapstructure:"url"`
+	Addrs      []string                `mapstructure:"addrs"`
+	MasterName string                  `mapstructure:"master_name"`
+	Username   string                  `mapstructure:"username"`
+	Password   string                  `mapstructure:"password"`
+	DB         *int                    `mapstructure:"db"`
+}
+
+// Open returns a [Store] for one session. It builds a client from url or
+// addrs, or uses the one passed in client, and pings the server once with
+// ctx, so that a wrong address fails at startup. The store closes a client
+// it built when the session manager closes it; a client passed in is never
+// closed.
+func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+	var o options
+	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+		return nil, err
+	}
+	client, where, err := o.client(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{client: client, owned: o.Client == nil}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, err)
+	}
+	// Load the scripts now, so that the first keep-alive or field-level
+	// write is one round trip too. Best effort: a server that refuses SCRIPT
+	// LOAD still runs them, with EVAL the first time.
+	for _, sc := range []*goredis.Script{keepAliveScript, writeScript} {
+		sc.Load(ctx, s.client)
+	}
+	return s, nil
+}
+
+// client returns the client the options describe and, for a client built
+// here, " at <addresses>" for errors. opts is the undecoded map, to tell a
+// key that is set from one that is absent.
+func (o *options) client(opts sessionplus.Options) (goredis.UniversalClient, string, error) {
+	has := func(key string) bool { return opts[key] != nil }
+	var given []string
+	for _, k := range []string{"client", "url", "addrs"} {
+		if has(k) {
+			given = append(given, strconv.Quote(k))
+		}
+	}
+	switch len(given) {
+	case 0:
+		return nil, "", sessionplus.ConfigErrorf(`one of the keys "client", "url" or "addrs" is required`)
+	case 1:
+	default:
+		return nil, "", sessionplus.ConfigErrorf(`keys %s: give only one of "client", "url" or "addrs"`, strings.Join(given, " and "))
+	}
+	if o.DB != nil && *o.DB < 0 {
+		return nil, "", sessionplus.ConfigErrorf(`key "db": expected a database number of 0 or more, got %d`, *o.DB)
+	}
+
+	if has("client") {
+		if v := reflect.ValueOf(o.Client); v.Kind() == reflect.Pointer && v.IsNil() {
+			return nil, "", sessionplus.ConfigErrorf(`key "client": got a nil %T`, o.Client)
+		}
+		for _, k := range []string{"master_name", "username", "password", "db"} {
+			if has(k) {
+				return nil, "", sessionplus.ConfigErrorf(`key %q: applies only with "url" or "addrs"; configure the client passed in "client" instead`, k)
+			}
+		}
+		return o.Client, "", nil
+	}
+
+	if has("url") {
+		if has("master_name") {
+			return nil, "", sessionplus.ConfigErrorf(`key "master_name": applies only with "addrs" (the sentinels' addresses)`)
+		}
+		if o.URL == "" {
+			return nil, "", sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL, got an empty string`)
+		}
+		ro, err := goredis.ParseURL(o.URL)
+		if err != nil {
+			// A *url.Error quotes the whole URL, password included: keep
+			// only its cause.
+			if ue := (*url.Error)(nil); errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return nil, "", sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL: %v`, err)
+		}
+		if o.Username != "" {
+			ro.Username = o.Username
+		}
+		if o.Password != "" {
+			ro.Password = o.Password
+		}
+		if o.DB != nil {
+			ro.DB = *o.DB
+		}
+		ro.ContextTimeoutEnabled = true
+		return goredis.NewClient(ro), " at " + ro.Addr, nil
+	}
+
+	if len(o.Addrs) == 0 {
+		return nil, "", sessionplus.ConfigErrorf(`key "addrs": expected at least one "host:port" address`)
+	}
+	for _, a := range o.Addrs {
+		if a == "" || strings.ContainsAny(a, " \t\r\n,/") {
+			return nil, "", sessionplus.ConfigErrorf(`key "addrs": expected "host:port" addresses, got %q`, a)
+		}
+	}
+	if o.MasterName == "" && len(o.Addrs) > 1 && o.DB != nil && *o.DB != 0 {
+		return nil, "", sessionplus.ConfigErrorf(`key "db": several addrs make a Redis Cluster client, and a cluster has only database 0`)
+	}
+	uo := &goredis.UniversalOptions{
+		Addrs:                 o.Addrs,
+		MasterName:            o.MasterName,
+		Username:              o.Username,
+		Password:              o.Password,
+		ContextTimeoutEnabled: true,
+	}
+	if o.DB != nil {
+		uo.DB = *o.DB
+	}
+	return goredis.NewUniversalClient(uo), " at " + strings.Join(o.Addrs, ","), nil
+}
+
+var _ sessionplus.Store = (*Store)(nil)
+
+// expiryField is the hash field that holds a record's expiry, in Unix
+// milliseconds. The root package never gives a field a name with a NUL
+// byte, so it cannot collide with a session's fields.
+const expiryField = "\x00expiry"
+
+// Errors of a token with no live record.
+var (
+	errExpired   = fmt.Errorf("%w (expired)", sessionplus.ErrNotFound)
+	errMalformed = fmt.Errorf("%w (the record has no valid expiry)", sessionplus.ErrNotFound)
+)
+
+// Store is a [sessionplus.Store] that keeps each session in one Redis hash.
+// It is safe for concurrent use.
+type Store struct {
+	client goredis.UniversalClient
+	owned  bool // the driver built the client, so Close closes it
+}
+
+// New returns a store that uses client, which may be a *goredis.Client, a
+// *goredis.ClusterClient or a failover (sentinel) client. The store never
+// closes client. For request deadlines and cancellation to bound Redis
+// calls, build client with ContextTimeoutEnabled set.
+func New(client goredis.UniversalClient) *Store {
+	if client == nil {
+		panic("redis: New called with a nil client")
+	}
+	return &Store{client: client}
+}
+
+// Close closes the client if the driver built it from url or addrs; a
+// client passed in is left open.
+func (s *Store) Close() error {
+	if !s.owned {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("redis: close: %w", err)
+	}
+	return nil
+}
+
+// Load returns the record stored under token, in one round trip (HGETALL).
+// A token with no hash, or whose stored expiry has passed, gives an error
+// wrapping [sessionplus.ErrNotFound].
+func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return sessionplus.Record{}, err
+	}
+	m, err := s.client.HGetAll(ctx, token).Result()
+	if err != nil {
+		return sessionplus.Record{}, wrap("HGETALL", err)
+	}
+	if len(m) == 0 {
+		return sessionplus.Record{}, sessionplus.ErrNotFound
+	}
+	ms, err := strconv.ParseInt(m[expiryField], 10, 64)
+	if err != nil {
+		return sessionplus.Record{}, errMalformed
+	}
+	if time.Now().UnixMilli() >= ms {
+		return sessionplus.Record{}, errExpired
+	}
+	delete(m, expiryField)
+	values := make(map[string][]byte, len(m))
+	for name, v := range m {
+		values[name] = []byte(v)
+	}
+	return sessionplus.Record{Values: values, Expiry: time.UnixMilli(ms)}, nil
+}
+
+// Save applies u to the record under token, as [sessionplus.Update]
+// describes, in one round trip, and returns token:
+//
+//   - a replace is DEL, HSET of every field and PEXPIREAT in one MULTI/EXEC;
+//   - a field-level write is a script that drops the record first if it
+//     has expired, then HDELs and HSETs only the fields in u and sets the
+//     expiry;
+//   - a keep-alive is a script that moves the expiry of a live record and
+//     otherwise returns an error wrapping [sessionplus.ErrNotFound].
+//
+// A replace or field-level write whose expiry has already passed deletes
+// the record instead.
+func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if _, ok := u.Set[expiryField]; ok {
+		return "", fmt.Errorf("redis: field name %q is reserved", expiryField)
+	}
+	now := time.Now().UnixMilli()
+	exp := u.Expiry.UnixMilli()
+	expArg := strconv.FormatInt(exp, 10)
+
+	switch {
+	case u.IsKeepAlive():
+		n, err := keepAliveScript.Run(ctx, s.client, []string{token}, expiryField, expArg, now).Int()
+		if err != nil {
+			return "", wrap("keep-alive script", err)
+		}
+		if n == 0 {
+			return "", sessionplus.ErrNotFound
+		}
+
+	case exp <= now:
+		if err := s.client.Del(ctx, token).Err(); err != nil {
+			return "", wrap("DEL", err)
+		}
+
+	case u.Replace:
+		args := make([]any, 0, 2*len(u.Set)+2)
+		for name, v := range u.Set {
+			args = append(args, name, v)
+		}
+		args = append(args, expiryField, expArg)
+		_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Del(ctx, token)
+			p.HSet(ctx, token, args...)
+			p.PExpireAt(ctx, token, time.UnixMilli(exp))
+			return nil
+		})
+		if err != nil {
+			return "", wrap("MULTI DEL HSET PEXPIREAT", err)
+		}
+
+	default:
+		args := make([]any, 0, 4+2*len(u.Set)+len(u.Del))
+		args = append(args, expiryField, expArg, now, len(u.Set))
+		for name, v := range u.Set {
+			args = append(args, name, v)
+		}
+		for _, name := range u.Del {
+			args = append(args, name)
+		}
+		if err := writeScript.Run(ctx, s.client, []string{token}, args...).Err(); err != nil {
+			return "", wrap("field-level write script", err)
+		}
+	}
+	return token, nil
+}
+
+// Delete removes the record under token with DEL. Deleting an unknown token
+// returns nil.
+func (s *Store) Delete(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.client.Del(ctx, token).Err(); err != nil {
+		return wrap("DEL", err)
+	}
+	return nil
+}
+
+// wrap adds the command that failed to a client error. Redis's errors and
+// the client's never quote a key, so the token stays out of the message.
+// goredis.Nil, the client's "no such key", becomes ErrNotFound; none of the
+// commands used here returns it today.
+func wrap(cmd string, err error) error {
+	if errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis: %s: %w", cmd, sessionplus.ErrNotFound)
+	}
+	return fmt.Errorf("redis: %s: %w", cmd, err)
+}
+
+// The scripts get the key in KEYS[1] and, from ARGV, the expiry field's
+// name, the new expiry and the current time (both in Unix milliseconds).
+// A record is live while its stored expiry is after now: the same test as
+// Load's, made with the same (the application's) clock. Every value is
+// passed as an argument, so the scripts are deterministic.
+
+// keepAliveScript moves the expiry of a live record and returns 1, or
+// returns 0 and changes nothing if there is none.
+var keepAliveScript = goredis.NewScript(`
+local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if old == nil or old <= tonumber(ARGV[3]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+`)
+
+// writeScript is a field-level write. ARGV[4] is the number n of fields to
+// set; ARGV[5 .. 4+2n] are their names and values, and the rest of ARGV
+// names the fields to delete. A record that is not live is dropped first,
+// so that its fields never come back.
+var writeScript = goredis.NewScript(`
+local key = KEYS[1]
+local old = tonumber(redis.call('HGET', key, ARGV[1]))
+if old == nil or old <= tonumber(ARGV[3]) then
+  redis.call('DEL', key)
+end
+local last = 4 + 2 * tonumber(ARGV[4])
+for i = last + 1, #ARGV do
+  redis.call('HDEL', key, ARGV[i])
+end
+for i = 5, last, 2 do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', key, ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', key, ARGV[2])
+return 1
+`)

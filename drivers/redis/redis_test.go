@@ -1,0 +1,799 @@
+package redis_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/drivers/drivertest"
+	"github.com/sessionplus/sessionplus/drivers/redis"
+)
+
+// The servers come from scripts/test (scripts/backends/redis.sh): without
+// them the tests that need one skip, and under CI=true they fail.
+const (
+	envURL     = "SESSIONPLUS_REDIS_URL"           // redis://127.0.0.1:6390/0
+	envCluster = "SESSIONPLUS_REDIS_CLUSTER_ADDRS" // 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002
+	// A Sentinel that monitors the standalone server as master
+	// $SESSIONPLUS_REDIS_SENTINEL_MASTER.
+	envSentinel = "SESSIONPLUS_REDIS_SENTINEL_ADDRS" // 127.0.0.1:26390
+)
+
+// server is one Redis setup the tests run against.
+type server struct {
+	name   string
+	client func(t *testing.T, hooks ...goredis.Hook) goredis.UniversalClient
+}
+
+var servers = []server{
+	{"standalone", standaloneClient},
+	{"cluster", clusterClient},
+	{"sentinel", sentinelClient},
+}
+
+// standaloneClient returns a client of the standalone server, closed when
+// the test ends.
+func standaloneClient(t *testing.T, hooks ...goredis.Hook) goredis.UniversalClient {
+	t.Helper()
+	o, err := goredis.ParseURL(drivertest.ServerFromEnv(t, envURL))
+	if err != nil {
+		t.Fatalf("%s: %v", envURL, err)
+	}
+	o.ContextTimeoutEnabled = true
+	c := goredis.NewClient(o)
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// clusterClient returns a client of the cluster, closed when the test ends.
+func clusterClient(t *testing.T, hooks ...goredis.Hook) goredis.UniversalClient {
+	t.Helper()
+	addrs := strings.Split(drivertest.ServerFromEnv(t, envCluster), ",")
+	c := goredis.NewUniversalClient(&goredis.UniversalOptions{Addrs: addrs, ContextTimeoutEnabled: true})
+	if _, ok := c.(*goredis.ClusterClient); !ok {
+		t.Fatalf("NewUniversalClient with %d addrs returned %T, want *goredis.ClusterClient", len(addrs), c)
+	}
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sentinel returns the Sentinel's addresses and master name.
+func sentinel(t *testing.T) ([]string, string) {
+	t.Helper()
+	addrs := strings.Split(drivertest.ServerFromEnv(t, envSentinel), ",")
+	master := os.Getenv("SESSIONPLUS_REDIS_SENTINEL_MASTER")
+	if master == "" {
+		master = "sessionplus"
+	}
+	return addrs, master
+}
+
+// sentinelClient returns a failover client of the master the Sentinel
+// monitors, closed when the test ends.
+func sentinelClient(t *testing.T, hooks ...goredis.Hook) goredis.UniversalClient {
+	t.Helper()
+	addrs, master := sentinel(t)
+	c := goredis.NewFailoverClient(&goredis.FailoverOptions{MasterName: master, SentinelAddrs: addrs, ContextTimeoutEnabled: true})
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// prefix returns a random key prefix and deletes every key under it when
+// the test ends.
+func prefix(t *testing.T, c goredis.UniversalClient) string {
+	p := "sessionplus-test-" + randomHex(6)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		del := func(ctx context.Context, c goredis.UniversalClient) error {
+			iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
+			for iter.Next(ctx) {
+				if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			return iter.Err()
+		}
+		var err error
+		if cc, ok := c.(*goredis.ClusterClient); ok {
+			err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return del(ctx, n) })
+		} else {
+			err = del(ctx, c)
+		}
+		if err != nil {
+			t.Errorf("cleanup of the keys under %q: %v", p, err)
+		}
+	})
+	return p
+}
+
+type harness struct{ st sessionplus.Store }
+
+func (h harness) MakeStore(context.Context) (sessionplus.Store, error) { return h.st, nil }
+func (harness) Stateless() bool                                        { return false }
+func (harness) Close()                                                 {}
+
+func TestConformance(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			st := redis.New(srv.client(t))
+			drivertest.RunConformanceTests(t, func(context.Context, *testing.T) (drivertest.Harness, error) {
+				return harness{st}, nil
+			})
+		})
+	}
+	// The registry's path: a client the driver builds from url, closed by
+	// the store.
+	t.Run("standalone, opened from url", func(t *testing.T) {
+		url := drivertest.ServerFromEnv(t, envURL)
+		drivertest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (drivertest.Harness, error) {
+			st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"url": url})
+			if err != nil {
+				return nil, err
+			}
+			return closingHarness{harness{st}}, nil
+		})
+	})
+}
+
+type closingHarness struct{ harness }
+
+func (h closingHarness) Close() { h.st.(*redis.Store).Close() }
+
+func TestRegistered(t *testing.T) {
+	d, err := sessionplus.DefaultRegistry.Lookup(redis.Name)
+	if err != nil {
+		t.Fatalf("Lookup(%q): %v", redis.Name, err)
+	}
+	if _, ok := d.(redis.Driver); !ok {
+		t.Fatalf("Lookup(%q) = %T, want redis.Driver", redis.Name, d)
+	}
+}
+
+// counter is a go-redis hook that counts round trips: one per command
+// (ProcessHook) and one per pipeline or MULTI/EXEC (ProcessPipelineHook).
+// The handshake of a new pooled connection (HELLO, then CLIENT SETINFO)
+// also passes through the hooks; it is paid once per connection, not per
+// operation, and is counted apart in setups.
+type counter struct {
+	mu     sync.Mutex
+	calls  []string
+	setups int
+}
+
+func (c *counter) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (c *counter) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		c.add([]goredis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (c *counter) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		c.add(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+// add counts one round trip of cmds.
+func (c *counter) add(cmds []goredis.Cmder) {
+	names := make([]string, len(cmds))
+	setup := true
+	for i, cmd := range cmds {
+		names[i] = strings.ToUpper(cmd.Name())
+		switch names[i] {
+		case "HELLO", "CLIENT", "AUTH", "SELECT":
+		default:
+			setup = false
+		}
+	}
+	call := names[0]
+	if len(cmds) > 1 {
+		call = "[" + strings.Join(names, " ") + "]"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if setup {
+		c.setups++
+		return
+	}
+	c.calls = append(c.calls, call)
+}
+
+// take returns the round trips counted since the last take.
+func (c *counter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+// want checks that exactly n round trips were made since the last take.
+func (c *counter) want(t *testing.T, n int, what string) {
+	t.Helper()
+	calls := c.take()
+	if len(calls) != n {
+		t.Errorf("%s: %d round trips %v, want %d", what, len(calls), calls, n)
+	} else {
+		t.Logf("%s: %d round trip(s) %v", what, len(calls), calls)
+	}
+}
+
+func vals(kv ...string) map[string][]byte {
+	m := make(map[string][]byte, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = []byte(kv[i+1])
+	}
+	return m
+}
+
+// TestRoundTrips shows that every store operation is one round trip.
+func TestRoundTrips(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			cnt := &counter{}
+			rdb := srv.client(t, cnt)
+			ctx := t.Context()
+			st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"client": rdb})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cnt.take() // PING and the script loads of Open
+			tok := prefix(t, rdb) + ":" + randomHex(16)
+			hour := time.Now().Add(time.Hour)
+
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1", "b", "2"), Expiry: hour, Replace: true}); err != nil {
+				t.Fatal(err)
+			}
+			cnt.want(t, 1, "Save (replace)")
+			if _, err := st.Load(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			cnt.want(t, 1, "Load")
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("b", "3"), Del: []string{"a"}, Expiry: hour}); err != nil {
+				t.Fatal(err)
+			}
+			cnt.want(t, 1, "Save (field-level)")
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: hour.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			cnt.want(t, 1, "Save (keep-alive)")
+			if err := st.Delete(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			cnt.want(t, 1, "Delete")
+			if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Fatalf("Load after Delete: %v, want ErrNotFound", err)
+			}
+			cnt.want(t, 1, "Load (not found)")
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: hour}); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Fatalf("keep-alive after Delete: %v, want ErrNotFound", err)
+			}
+			cnt.want(t, 1, "Save (keep-alive, not found)")
+		})
+	}
+}
+
+// TestLayout checks what a record looks like in Redis: one hash under the
+// token, the fields as they are, the expiry in a reserved field and as the
+// key's own expiry.
+func TestLayout(t *testing.T) {
+	rdb := standaloneClient(t)
+	ctx := t.Context()
+	st := redis.New(rdb)
+	tok := prefix(t, rdb) + ":" + randomHex(16)
+	expiry := time.Now().Add(time.Hour)
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("user", "alice", "theme", "dark"), Expiry: expiry, Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := rdb.HGetAll(ctx, tok).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"user": "alice", "theme": "dark", "\x00expiry": fmt.Sprint(expiry.UnixMilli())}
+	if fmt.Sprint(h) != fmt.Sprint(want) {
+		t.Errorf("HGETALL = %q, want %q", h, want)
+	}
+	exp, err := rdb.PExpireTime(ctx, tok).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exp.Milliseconds(); got != expiry.UnixMilli() {
+		t.Errorf("PEXPIRETIME = %d, want %d (the record's expiry)", got, expiry.UnixMilli())
+	}
+
+	// A keep-alive moves both.
+	expiry = expiry.Add(time.Hour)
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := rdb.HGet(ctx, tok, "\x00expiry").Result()
+	exp, _ = rdb.PExpireTime(ctx, tok).Result()
+	if stored != fmt.Sprint(expiry.UnixMilli()) || exp.Milliseconds() != expiry.UnixMilli() {
+		t.Errorf("after a keep-alive: stored expiry %s, PEXPIRETIME %d; want both %d", stored, exp.Milliseconds(), expiry.UnixMilli())
+	}
+}
+
+// TestPastExpiryRemovesKey shows that a save or keep-alive with an expiry
+// already past leaves no key behind, so Redis holds no dead records.
+func TestPastExpiryRemovesKey(t *testing.T) {
+	rdb := standaloneClient(t)
+	ctx := t.Context()
+	st := redis.New(rdb)
+	p := prefix(t, rdb)
+	past := time.Now().Add(-time.Minute)
+	for _, c := range []struct {
+		name string
+		u    sessionplus.Update
+	}{
+		{"replace", sessionplus.Update{Set: vals("a", "1"), Expiry: past, Replace: true}},
+		{"field-level write", sessionplus.Update{Set: vals("a", "1"), Expiry: past}},
+		{"keep-alive", sessionplus.Update{Expiry: past}},
+	} {
+		tok := p + ":" + randomHex(16)
+		if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "0"), Expiry: time.Now().Add(time.Hour), Replace: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Save(ctx, tok, c.u); err != nil {
+			t.Fatalf("%s with a past expiry: %v", c.name, err)
+		}
+		if n, err := rdb.Exists(ctx, tok).Result(); err != nil || n != 0 {
+			t.Errorf("%s with a past expiry: EXISTS = %d, %v; want 0", c.name, n, err)
+		}
+	}
+}
+
+// TestStaleKey covers a hash whose stored expiry has passed while Redis
+// still holds the key, as when the application's clock runs ahead of
+// Redis's: Load, keep-alives and field-level writes all treat it as gone.
+func TestStaleKey(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			rdb := srv.client(t)
+			ctx := t.Context()
+			st := redis.New(rdb)
+			p := prefix(t, rdb)
+			stale := func() string {
+				tok := p + ":" + randomHex(16)
+				past := fmt.Sprint(time.Now().Add(-time.Second).UnixMilli())
+				if err := rdb.HSet(ctx, tok, "user", "old-user", "\x00expiry", past).Err(); err != nil {
+					t.Fatal(err)
+				}
+				rdb.Expire(ctx, tok, time.Hour)
+				return tok
+			}
+
+			if _, err := st.Load(ctx, stale()); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Errorf("Load of a stale key: %v, want ErrNotFound", err)
+			}
+			tok := stale()
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Errorf("keep-alive of a stale key: %v, want ErrNotFound", err)
+			}
+			if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Errorf("Load after a keep-alive of a stale key: %v, want ErrNotFound (it must not be revived)", err)
+			}
+			tok = stale()
+			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("theme", "dark"), Expiry: time.Now().Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := st.Load(ctx, tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(rec.Values) != fmt.Sprint(vals("theme", "dark")) {
+				t.Errorf("after a field-level write to a stale key: %q, want only theme (the old fields must not come back)", rec.Values)
+			}
+
+			// A hash without a valid expiry field was not written by the
+			// store: it is no session.
+			tok = p + ":" + randomHex(16)
+			rdb.HSet(ctx, tok, "user", "x")
+			rdb.Expire(ctx, tok, time.Hour)
+			if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Errorf("Load of a hash without an expiry: %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func TestReservedField(t *testing.T) {
+	rdb := standaloneClient(t)
+	st := redis.New(rdb)
+	tok := prefix(t, rdb) + ":" + randomHex(16)
+	_, err := st.Save(t.Context(), tok, sessionplus.Update{Set: vals("\x00expiry", "1"), Expiry: time.Now().Add(time.Hour), Replace: true})
+	if err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("Save of the reserved field: %v, want an error saying it is reserved", err)
+	}
+}
+
+// TestWrongType shows that a key of another type is an error, not a
+// missing session: the root package must not overwrite it with a new one.
+func TestWrongType(t *testing.T) {
+	rdb := standaloneClient(t)
+	ctx := t.Context()
+	st := redis.New(rdb)
+	tok := prefix(t, rdb) + ":" + randomHex(16)
+	if err := rdb.Set(ctx, tok, "a string", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx, tok); err == nil || errors.Is(err, sessionplus.ErrNotFound) || strings.Contains(err.Error(), tok) {
+		t.Errorf("Load of a string key: %v, want an error that is not ErrNotFound and does not contain the token", err)
+	}
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("keep-alive of a string key: %v, want an error that is not ErrNotFound", err)
+	}
+}
+
+// TestServerDown shows that a Redis that is down gives errors that are not
+// ErrNotFound, name the command and do not contain the token.
+func TestServerDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	checkFailures(t, redis.New(rdb), t.Context())
+}
+
+// TestServerHangs shows that the context's deadline bounds a call to a
+// server that accepts connections but never answers.
+func TestServerHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer ln.Close()
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	rdb := goredis.NewClient(&goredis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = redis.New(rdb).Load(ctx, "hang:token")
+	if err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Fatalf("Load from a server that never answers: %v, want an error that is not ErrNotFound", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Load took %v with a 300ms deadline", d)
+	}
+	t.Logf("Load from a server that never answers: %v", err)
+}
+
+func checkFailures(t *testing.T, st *redis.Store, ctx context.Context) {
+	t.Helper()
+	const tok = "session:SECRET-TOKEN-abcdefghijklmnopqrstuvwxyz"
+	hour := time.Now().Add(time.Hour)
+	check := func(op string, err error) {
+		t.Helper()
+		switch {
+		case err == nil:
+			t.Errorf("%s with the server down returned no error", op)
+		case errors.Is(err, sessionplus.ErrNotFound):
+			t.Errorf("%s with the server down: %q wraps ErrNotFound: a failure would pass for a missing session", op, err)
+		case strings.Contains(err.Error(), "SECRET-TOKEN"):
+			t.Errorf("%s: the error %q contains the token", op, err)
+		case !strings.HasPrefix(err.Error(), "redis: "):
+			t.Errorf("%s: the error %q does not say it comes from the redis driver", op, err)
+		default:
+			t.Logf("%s: %v", op, err)
+		}
+	}
+	_, err := st.Load(ctx, tok)
+	check("Load", err)
+	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: hour, Replace: true})
+	check("Save (replace)", err)
+	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: hour})
+	check("Save (field-level)", err)
+	_, err = st.Save(ctx, tok, sessionplus.Update{Expiry: hour})
+	check("Save (keep-alive)", err)
+	check("Delete", st.Delete(ctx, tok))
+}
+
+func TestOpen(t *testing.T) {
+	tests := []struct {
+		name       string
+		opts       func(t *testing.T) sessionplus.Options
+		wantErr    string // a substring of the error; "" for none
+		wantConfig bool   // the error wraps sessionplus.ErrConfig
+	}{
+		{
+			name: "ok, client",
+			opts: func(t *testing.T) sessionplus.Options { return sessionplus.Options{"client": standaloneClient(t)} },
+		},
+		{
+			name: "ok, cluster client",
+			opts: func(t *testing.T) sessionplus.Options { return sessionplus.Options{"client": clusterClient(t)} },
+		},
+		{
+			name: "ok, url",
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL)}
+			},
+		},
+		{
+			name: "ok, url with db, username and password as JSON gives them",
+			opts: func(t *testing.T) sessionplus.Options {
+				// The default user accepts any password when none is set.
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": float64(1), "username": "default", "password": "x"}
+			},
+		},
+		{
+			name: "ok, one address",
+			opts: func(t *testing.T) sessionplus.Options {
+				o, _ := goredis.ParseURL(drivertest.ServerFromEnv(t, envURL))
+				return sessionplus.Options{"addrs": []string{o.Addr}}
+			},
+		},
+		{
+			name: "ok, cluster addrs as JSON gives them",
+			opts: func(t *testing.T) sessionplus.Options {
+				var addrs []any
+				for _, a := range strings.Split(drivertest.ServerFromEnv(t, envCluster), ",") {
+					addrs = append(addrs, a)
+				}
+				return sessionplus.Options{"addrs": addrs}
+			},
+		},
+		{
+			name: "ok, sentinel addrs with master_name",
+			opts: func(t *testing.T) sessionplus.Options {
+				addrs, master := sentinel(t)
+				return sessionplus.Options{"addrs": addrs, "master_name": master}
+			},
+		},
+		{
+			name: "ok, keys the root package sets",
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "cookie_name": "session",
+					"secret_keys": [][]byte{[]byte(strings.Repeat("k", 32))}}
+			},
+		},
+		{
+			name:       "nok, neither client nor url",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"db": 1} },
+			wantErr:    `one of the keys "client", "url" or "addrs" is required`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, both",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": goredis.NewClient(&goredis.Options{}), "url": "redis://127.0.0.1:1"}
+			},
+			wantErr:    `keys "client" and "url": give only one`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, url and addrs",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "addrs": []string{"x:1"}}
+			},
+			wantErr:    `keys "url" and "addrs"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, unknown key",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": "redis://x:1", "hosts": "x"} },
+			wantErr:    `unknown key "hosts"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, db is a string",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": "redis://x:1", "db": "one"} },
+			wantErr:    `key "db"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, negative db",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": "redis://x:1", "db": -1} },
+			wantErr:    `key "db"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, client is a string",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"client": "127.0.0.1:6379"} },
+			wantErr:    `key "client"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, nil client",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"client": (*goredis.Client)(nil)} },
+			wantErr:    `key "client": got a nil`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, password beside a client",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": goredis.NewClient(&goredis.Options{}), "password": "x"}
+			},
+			wantErr:    `key "password": applies only with "url" or "addrs"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, empty url",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": ""} },
+			wantErr:    `key "url"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, url of another scheme",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": "http://127.0.0.1:6379"} },
+			wantErr:    `key "url": expected a redis:// or rediss:// URL: redis: invalid URL scheme: http`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, url that does not parse",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://user:s3cret@host:port/0"}
+			},
+			wantErr:    `key "url"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, master_name with url",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "master_name": "m"}
+			},
+			wantErr:    `key "master_name"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, empty addrs",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"addrs": []string{}} },
+			wantErr:    `key "addrs": expected at least one`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, addrs as one string",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"addrs": "a:1,b:2"} },
+			wantErr:    `key "addrs"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, db on a cluster",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"addrs": []string{"a:1", "b:2"}, "db": 2}
+			},
+			wantErr:    `key "db": several addrs make a Redis Cluster client`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, unreachable url",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://:s3cret@127.0.0.1:1/0"}
+			},
+			wantErr: `redis: cannot reach the server at 127.0.0.1:1: PING: `,
+		},
+		{
+			name:    "nok, unreachable addrs",
+			opts:    func(*testing.T) sessionplus.Options { return sessionplus.Options{"addrs": []string{"127.0.0.1:1"}} },
+			wantErr: `redis: cannot reach the server at 127.0.0.1:1: PING: `,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			st, err := redis.Driver{}.Open(ctx, opts)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Open: %v", err)
+				}
+				rs, ok := st.(*redis.Store)
+				if !ok {
+					t.Fatalf("Open returned %T, want *redis.Store", st)
+				}
+				defer rs.Close()
+				tok := "sessionplus-test-" + randomHex(6) + ":" + randomHex(16)
+				if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: time.Now().Add(time.Minute), Replace: true}); err != nil {
+					t.Fatalf("Save through the opened store: %v", err)
+				}
+				if _, err := st.Load(ctx, tok); err != nil {
+					t.Errorf("Load through the opened store: %v", err)
+				}
+				if err := st.Delete(ctx, tok); err != nil {
+					t.Errorf("Delete through the opened store: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				st.(*redis.Store).Close()
+				t.Fatalf("Open succeeded, want an error containing %q", tt.wantErr)
+			}
+			t.Logf("Open: %v", err)
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Open error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("Open error = %q contains the password", err)
+			}
+			if got := errors.Is(err, sessionplus.ErrConfig); got != tt.wantConfig {
+				t.Errorf("errors.Is(err, sessionplus.ErrConfig) = %v, want %v", got, tt.wantConfig)
+			}
+			if st != nil {
+				t.Errorf("Open returned a store (%T) along with its error", st)
+			}
+		})
+	}
+}
+
+// TestCloseOwnership shows that a store closes the client it built and
+// leaves a client passed in open.
+func TestCloseOwnership(t *testing.T) {
+	rdb := standaloneClient(t)
+	ctx := t.Context()
+	st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"client": rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.(*redis.Store).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Errorf("the client passed in was closed with the store: %v", err)
+	}
+	redis.New(rdb).Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Errorf("the client given to New was closed with the store: %v", err)
+	}
+
+	st, err = redis.Driver{}.Open(ctx, sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.(*redis.Store).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Load(ctx, "x"); !errors.Is(err, goredis.ErrClosed) {
+		t.Errorf("Load after Close of a store opened from url: %v, want goredis.ErrClosed", err)
+	}
+}
