@@ -11,7 +11,9 @@ import (
 // longer be served.
 type Record struct {
 	// Values maps a field name to its encoded value. Drivers must treat the
-	// bytes as opaque and return them unchanged.
+	// bytes as opaque and return them unchanged. Field names are never empty
+	// and never contain a NUL byte, so a driver may keep its own bookkeeping
+	// under names that do (e.g. "\x00expiry").
 	Values map[string][]byte
 	// Expiry is the absolute deadline of the record.
 	Expiry time.Time
