@@ -52,11 +52,6 @@ func (s *Session) Commit() error {
 
 func (s *Session) saveLocked() error {
 	now := s.m.now()
-	for _, p := range s.parts {
-		if p.conf.client && p.in != "" {
-			p.read(s.ctx) // local: decodes the cookie
-		}
-	}
 	s.inherit = s.inherited()
 	outs := make([]outcome, len(s.parts))
 	busy := 0
@@ -100,17 +95,21 @@ func (s *Session) permanentOf(p *Part) bool {
 	return s.inherit
 }
 
-// held reports whether the browser holds a live cookie of p.
+// held reports whether the browser holds a live cookie of p: as read, or,
+// for a client-side session not read, as its hint says.
 func (p *Part) held() bool {
-	if p.conf.client {
-		return p.exists
+	if !p.conf.client {
+		return p.idOK
 	}
-	return p.idOK
+	if p.state == unread {
+		return p.hintOK
+	}
+	return p.exists
 }
 
 // inherited reports whether a session the browser holds is permanent, so
-// that a session it starts in a later request is permanent too. Client-side
-// parts must have been read. The caller holds s.mu.
+// that a session it starts in a later request is permanent too. The caller
+// holds s.mu.
 func (s *Session) inherited() bool {
 	for _, p := range s.parts {
 		if p.held() && p.permanent {
@@ -237,6 +236,15 @@ func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
 	c := p.conf
 	perm := p.s.permanentOf(p)
 	lifetime := c.lifetimeOf(perm)
+	if p.in != "" && !p.changed() && p.state == unread {
+		if p.hintOK && now.Before(p.hint.due) && perm == p.hint.permanent {
+			return outcome{} // untouched, and no keep-alive due: not even decoded
+		}
+		p.read(ctx) // local: decodes the cookie
+		if p.state == failed {
+			return outcome{}
+		}
+	}
 	switch {
 	case p.changed() && len(p.values) == 0, p.in != "" && !p.exists && !p.changed():
 		// Emptied, or a tampered, garbage or expired cookie: expire it.
@@ -256,6 +264,7 @@ func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
 		if err != nil {
 			return p.fail("save", err)
 		}
+		v = withHint(v, hint{permanent: perm, due: now.Add(keepAliveInterval(lifetime))})
 		return p.afterSaveValue(v, perm, expiry, now)
 	}
 	return outcome{}
@@ -294,7 +303,9 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	}
 	// The request's state now is what was saved.
 	p.in, p.exists, p.expiry, p.permanent = value, true, expiry, perm
-	if !c.client {
+	if c.client {
+		p.token, p.hint, p.hintOK = splitHint(value)
+	} else {
 		p.idc, p.idOK = parseIDCookie(c.name, value, c.signKeys)
 	}
 	p.state, p.dirty, p.newID, p.deleteOld = ready, nil, false, false

@@ -116,7 +116,12 @@
 // alive without being read: at most once every tenth of its lifetime (at
 // most hourly), its expiry is moved with a cheap backend call (PEXPIREAT,
 // memcache touch, a one-field update). When the next keep-alive is due
-// travels in the id cookie, signed under use_signer.
+// travels in the cookie: in the id cookie of a server-side session (signed
+// under use_signer), and after a "~" at the end of a secure cookie, so that
+// a request that does not touch a secure cookie's fields does not even
+// decode it. That hint is not authenticated; forging it only moves the
+// session's own keep-alive, since the expiry and permanent flag that count
+// are inside the signed, encrypted record.
 //
 // # Cookies and saving
 //

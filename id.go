@@ -55,6 +55,64 @@ type idCookie struct {
 	due       time.Time
 }
 
+// encodeMeta appends the permanent flag and the due time to b.
+func encodeMeta(b *strings.Builder, permanent bool, due time.Time) {
+	if permanent {
+		b.WriteByte('p')
+	} else {
+		b.WriteByte('s')
+	}
+	b.WriteString(strconv.FormatInt(due.Unix(), 36))
+}
+
+// parseMeta parses what encodeMeta wrote.
+func parseMeta(meta string) (permanent bool, due time.Time, ok bool) {
+	if len(meta) < 2 || (meta[0] != 'p' && meta[0] != 's') {
+		return false, time.Time{}, false
+	}
+	n, err := strconv.ParseInt(meta[1:], 36, 64)
+	if err != nil || n < 0 {
+		return false, time.Time{}, false
+	}
+	return meta[0] == 'p', time.Unix(n, 0), true
+}
+
+// A client-side session's cookie is the value its store returned followed
+// by "~" and the same keep-alive hint (permanent flag and due time), so that
+// a request that does not touch the session needs no decoding to know that
+// nothing is due. The hint is not authenticated: forging it can only make
+// the session's own keep-alive come sooner or later (the record, with its
+// authenticated expiry and permanent flag, is what counts when read).
+type hint struct {
+	permanent bool
+	due       time.Time
+}
+
+// withHint returns the cookie value of a client-side session.
+func withHint(value string, h hint) string {
+	var b strings.Builder
+	b.Grow(len(value) + 10)
+	b.WriteString(value)
+	b.WriteByte('~')
+	encodeMeta(&b, h.permanent, h.due)
+	return b.String()
+}
+
+// splitHint splits a client-side cookie value into the store's value and
+// the hint. Without a valid hint the whole value is the store's, and the
+// session is read to decide.
+func splitHint(v string) (token string, h hint, ok bool) {
+	i := strings.LastIndexByte(v, '~')
+	if i < 0 {
+		return v, hint{}, false
+	}
+	perm, due, ok := parseMeta(v[i+1:])
+	if !ok {
+		return v, hint{}, false
+	}
+	return v[:i], hint{permanent: perm, due: due}, true
+}
+
 // encode returns the cookie value, signed with the first key when signKeys
 // is not empty.
 func (c idCookie) encode(name string, signKeys [][]byte) string {
@@ -62,12 +120,7 @@ func (c idCookie) encode(name string, signKeys [][]byte) string {
 	b.Grow(idLen + 16 + 44)
 	b.WriteString(c.id)
 	b.WriteByte('.')
-	if c.permanent {
-		b.WriteByte('p')
-	} else {
-		b.WriteByte('s')
-	}
-	b.WriteString(strconv.FormatInt(c.due.Unix(), 36))
+	encodeMeta(&b, c.permanent, c.due)
 	if len(signKeys) > 0 {
 		body := b.String()
 		b.WriteByte('.')
@@ -91,14 +144,11 @@ func parseIDCookie(name, v string, signKeys [][]byte) (idCookie, bool) {
 	if signed && !verifyIDMAC(signKeys, name, v[:idLen+1+len(meta)], sig) {
 		return idCookie{}, false
 	}
-	if !validID(id) || len(meta) < 2 || (meta[0] != 'p' && meta[0] != 's') {
+	perm, due, ok := parseMeta(meta)
+	if !validID(id) || !ok {
 		return idCookie{}, false
 	}
-	due, err := strconv.ParseInt(meta[1:], 36, 64)
-	if err != nil || due < 0 {
-		return idCookie{}, false
-	}
-	return idCookie{id: id, permanent: meta[0] == 'p', due: time.Unix(due, 0)}, true
+	return idCookie{id: id, permanent: perm, due: due}, true
 }
 
 func idMAC(key []byte, name, body string) []byte {

@@ -72,11 +72,12 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
 		p := &Part{s: s, conf: c}
 		if ck, err := r.Cookie(c.name); err == nil && ck.Value != "" {
 			p.in = ck.Value
-			if !c.client {
+			if c.client {
+				p.token, p.hint, p.hintOK = splitHint(ck.Value)
+				p.permanent = p.hint.permanent
+			} else {
 				p.idc, p.idOK = parseIDCookie(c.name, ck.Value, c.signKeys)
-				if p.idOK {
-					p.permanent = p.idc.permanent
-				}
+				p.permanent = p.idc.permanent
 			}
 		}
 		s.parts[i] = p

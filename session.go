@@ -48,9 +48,12 @@ type Part struct {
 	s    *Session
 	conf *sessionConf
 
-	in   string   // the incoming cookie value, "" without one
-	idc  idCookie // the parsed id cookie of a server-side session
-	idOK bool     // idc holds a well-formed (and, under use_signer, signed) id
+	in     string   // the incoming cookie value, "" without one
+	idc    idCookie // the parsed id cookie of a server-side session
+	idOK   bool     // idc holds a well-formed (and, under use_signer, signed) id
+	token  string   // a client-side session's store value (in without the hint)
+	hint   hint     // a client-side session's keep-alive hint
+	hintOK bool     // the incoming cookie of a client-side session had a hint
 
 	state     partState
 	loadErr   error
@@ -101,7 +104,7 @@ func (p *Part) read(ctx context.Context) {
 		p.state, p.values = ready, map[string][]byte{}
 		return
 	}
-	token := p.in
+	token := p.token
 	if !c.client {
 		token = storageKey(c.keyPrefix, p.idc.id, c.hashIDs)
 	}
@@ -445,11 +448,6 @@ func (s *Session) Permanent() bool {
 	if s.perm != nil {
 		return *s.perm
 	}
-	for _, p := range s.parts {
-		if p.conf.client && p.in != "" {
-			p.read(s.ctx) // local: decodes the cookie
-		}
-	}
 	return s.inherited()
 }
 
@@ -605,16 +603,8 @@ func (p *Part) Permanent() bool {
 	if p.s.perm != nil {
 		return *p.s.perm
 	}
-	if p.conf.client && p.in != "" {
-		p.read(p.s.ctx)
-	}
 	if p.held() {
 		return p.permanent
-	}
-	for _, q := range p.s.parts {
-		if q.conf.client && q.in != "" {
-			q.read(p.s.ctx)
-		}
 	}
 	return p.s.inherited()
 }

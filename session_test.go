@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/drivers/cookie"
 	"github.com/sessionplus/sessionplus/drivers/memory"
 )
 
@@ -298,7 +299,7 @@ func TestTamperedCookiesStartFresh(t *testing.T) {
 	good := b.cookies
 	for name, value := range map[string]string{
 		"csrf":    good["data"], // a data cookie sent as csrf
-		"data":    good["data"][:len(good["data"])-5],
+		"data":    good["data"][:len(good["data"])/2], // cut in its sealed part
 		"session": flip(good["session"]), // another id: unknown to the backend
 	} {
 		tb := newBrowser()
@@ -662,4 +663,45 @@ func TestKeyPrefixChecker(t *testing.T) {
 		t.Errorf("err = %v, want the store's key_prefix error naming the session", err)
 	}
 	newManager(t, []sessionplus.Options{{"cookie_name": "s", "store": picky{memory.New()}, "key_prefix": "ok"}})
+}
+
+// clientSpy is a spy over a client-side store.
+type clientSpy struct{ *spy }
+
+func (clientSpy) ClientSide() bool { return true }
+
+func TestUntouchedCookieIsNotDecoded(t *testing.T) {
+	st, err := cookie.New("data", [][]byte{testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := clientSpy{&spy{Store: st}}
+	m := newManager(t, []sessionplus.Options{{"cookie_name": "data", "store": sp}})
+	b := newBrowser()
+	if _, err := b.do(t, m, func(s *sessionplus.Session) error { return s.Set("theme", "dark") }); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.cookies["data"], "~s") {
+		t.Fatalf("client-side cookie %q carries no keep-alive hint", b.cookies["data"])
+	}
+	sp.reset()
+	w, err := b.do(t, m, func(*sessionplus.Session) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.loads != 0 || len(sp.saves) != 0 || len(w.Header()["Set-Cookie"]) != 0 {
+		t.Errorf("an untouched secure cookie with no keep-alive due: %d decodes, %d encodes, cookies %v", sp.loads, len(sp.saves), w.Header()["Set-Cookie"])
+	}
+	// A forged hint changes nothing but the cookie's own keep-alive: the
+	// record inside still decides.
+	v := b.cookies["data"]
+	b.cookies["data"] = v[:strings.LastIndexByte(v, '~')] + "~p0"
+	if _, err := b.do(t, m, func(s *sessionplus.Session) error {
+		if th, _, _ := sessionplus.GetAs[string](s, "theme"); th != "dark" {
+			t.Errorf("theme = %q after a forged hint", th)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
