@@ -298,9 +298,9 @@ func TestTamperedCookiesStartFresh(t *testing.T) {
 	}
 	good := b.cookies
 	for name, value := range map[string]string{
-		"csrf":    good["data"], // a data cookie sent as csrf
+		"csrf":    good["data"],                       // a data cookie sent as csrf
 		"data":    good["data"][:len(good["data"])/2], // cut in its sealed part
-		"session": flip(good["session"]), // another id: unknown to the backend
+		"session": flip(good["session"]),              // another id: unknown to the backend
 	} {
 		tb := newBrowser()
 		for k, v := range good {
