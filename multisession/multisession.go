@@ -100,15 +100,11 @@ var DefaultConfig = Config{
 // contextKey is the key of the session in echo.Context.
 const contextKey = "sessionplus.session"
 
-// DefaultErrorHandler maps a backend failure ([sessionplus.StoreError] other
-// than a too-large cookie) to 503 Service Unavailable and anything else to
-// 500, keeping err as the HTTPError's Internal error.
+// DefaultErrorHandler maps err to the status [sessionplus.ErrorStatus]
+// gives (503 Service Unavailable for a backend failure, else 500), keeping
+// err as the HTTPError's Internal error.
 func DefaultErrorHandler(err error, c echo.Context) error {
-	code := http.StatusInternalServerError
-	var se *sessionplus.StoreError
-	if errors.As(err, &se) && !errors.Is(err, sessionplus.ErrCookieTooLarge) {
-		code = http.StatusServiceUnavailable
-	}
+	code := sessionplus.ErrorStatus(err)
 	return &echo.HTTPError{Code: code, Message: http.StatusText(code), Internal: err}
 }
 
@@ -243,35 +239,9 @@ func (config Config) failBeforeHeaders(c echo.Context, err error) error {
 	}
 	res := c.Response()
 	res.Status = code
-	h := res.Header()
-	h.Del("Content-Length")
-	h.Del("Content-Encoding")
-	h.Del("Location")
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	res.Writer = &errorBodyWriter{ResponseWriter: res.Writer, body: msg + "\n"}
+	res.Writer = sessionplus.ErrorResponseWriter(res.Writer, msg+"\n")
 	return herr
 }
-
-// errorBodyWriter writes body after the status line and drops what the
-// handler writes afterwards, which described a success that did not happen.
-type errorBodyWriter struct {
-	http.ResponseWriter
-	body    string
-	written bool
-}
-
-func (w *errorBodyWriter) WriteHeader(code int) {
-	w.ResponseWriter.WriteHeader(code)
-	if !w.written {
-		w.written = true
-		fmt.Fprint(w.ResponseWriter, w.body)
-	}
-}
-
-func (w *errorBodyWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-func (w *errorBodyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Get returns the combined session of the request. Where the middleware did
 // not run (not installed for the route, or skipped), it returns a session
