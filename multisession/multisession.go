@@ -31,10 +31,12 @@
 package multisession
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -173,7 +175,7 @@ func (config Config) middleware(m *sessionplus.Manager) echo.MiddlewareFunc {
 
 			committed := false
 			var beforeErr error
-			res.Before(func() {
+			commit := func() {
 				if committed {
 					return
 				}
@@ -181,7 +183,9 @@ func (config Config) middleware(m *sessionplus.Manager) echo.MiddlewareFunc {
 				if err := sess.Commit(); err != nil {
 					beforeErr = config.failBeforeHeaders(c, err)
 				}
-			})
+			}
+			res.Before(commit)
+			res.Writer = &flushGuard{ResponseWriter: res.Writer, res: res, commit: commit, failed: &beforeErr}
 
 			err := next(c)
 			if beforeErr != nil {
@@ -242,6 +246,42 @@ func (config Config) failBeforeHeaders(c echo.Context, err error) error {
 	res.Writer = sessionplus.ErrorResponseWriter(res.Writer, msg+"\n")
 	return herr
 }
+
+// flushGuard sits under the echo.Response. echo.Response.Flush and Hijack
+// go straight to the writer underneath, so a handler that flushes (a stream
+// of server-sent events) or hijacks before writing would send the headers
+// without running the Before hooks, and without the sessions' cookies.
+// flushGuard writes the headers through the Response first (running the
+// hooks), and saves the sessions before a hijack.
+type flushGuard struct {
+	http.ResponseWriter
+	res    *echo.Response
+	commit func()
+	failed *error
+}
+
+func (g *flushGuard) FlushError() error {
+	if !g.res.Committed {
+		status := g.res.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		g.res.WriteHeader(status)
+	}
+	return http.NewResponseController(g.ResponseWriter).Flush()
+}
+
+func (g *flushGuard) Flush() { _ = g.FlushError() }
+
+func (g *flushGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	g.commit()
+	if *g.failed != nil {
+		return nil, nil, fmt.Errorf("sessionplus: the connection is not handed over, the sessions could not be saved: %w", *g.failed)
+	}
+	return http.NewResponseController(g.ResponseWriter).Hijack()
+}
+
+func (g *flushGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // Get returns the combined session of the request. Where the middleware did
 // not run (not installed for the route, or skipped), it returns a session

@@ -574,3 +574,35 @@ func TestConfigManager(t *testing.T) {
 		t.Errorf("middleware over a Manager set cookies %v", rec.Result().Cookies())
 	}
 }
+
+func TestFlushSendsTheCookies(t *testing.T) {
+	e := app(t, Config{})
+	var late error
+	e.GET("/stream", func(c echo.Context) error {
+		if err := Get(c).Set("theme", "dark"); err != nil {
+			return err
+		}
+		c.Response().Header().Set("Content-Type", "text/event-stream")
+		c.Response().Flush() // headers go out here
+		_, err := c.Response().Write([]byte("data: hi\n\n"))
+		late = Get(c).Set("theme", "light")
+		return err
+	})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var names []string
+	for _, c := range res.Cookies() {
+		names = append(names, c.Name)
+	}
+	if len(names) != 1 || names[0] != "data" {
+		t.Errorf("a response flushed before writing set cookies %v, want the data cookie", names)
+	}
+	if !errors.Is(late, sessionplus.ErrClosed) {
+		t.Errorf("Set after the flush: err = %v, want ErrClosed", late)
+	}
+}
