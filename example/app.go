@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,17 @@ type appConfig struct {
 	// backends. Default defaultBackend.
 	Backend string
 
+	// BackendURL locates the backend's server (the -backend-url flag): a
+	// URL, addresses or a project id, as the backend's about says. When
+	// empty, the backend reads its environment variable through Getenv;
+	// the redis backend then falls back to an embedded miniredis.
+	BackendURL string
+
+	// Getenv reads the environment variables that stand in for BackendURL
+	// (main passes os.Getenv). Default: an empty environment, so that tests
+	// do not depend on the servers of the machine they run on.
+	Getenv func(string) string
+
 	// Secret signs and encrypts the cookies: at least
 	// sessionplus.MinSecretKeyLen bytes (main reads it from
 	// SESSIONPLUS_SECRET). When empty, a random key is made and a notice is
@@ -36,8 +48,9 @@ type appConfig struct {
 	// slog.Default().
 	Logger *slog.Logger
 
-	// Context lives as long as the app: when it is done, what the backend
-	// started is released. Default context.Background().
+	// Context bounds the opening of the backend (starting miniredis,
+	// connecting). It should live as long as the app: a driver may keep
+	// it for its client. Default context.Background().
 	Context context.Context
 }
 
@@ -56,58 +69,70 @@ type app struct {
 	logger   *slog.Logger
 	pages    pages
 	sessions []sessionplus.Options // the configuration, shown by /where
+	backend  string                // the -backend value of the server-side session
+	storedIn string                // where the server-side session keeps its data
 }
 
 // newApp builds the Echo app: the three sessions of flask-session-plus's
-// example configuration, the pages and their routes.
-func newApp(cfg appConfig) (*echo.Echo, error) {
+// example configuration, the pages and their routes. The server-side
+// session's backend is opened here (an embedded miniredis by default); the
+// returned close function, which the caller must call once the server has
+// stopped, closes the stores the drivers opened and then what the backend
+// started. It may be called more than once.
+func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
+	cfg.Backend = cmp.Or(cfg.Backend, defaultBackend)
 	logger := cfg.Logger
 
 	secret, randomSecret, err := secretKey(cfg.Secret)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmpl, err := parsePages()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	server, closeBackend, err := serverSessionOptions(cfg.Context, cfg)
+	static, err := fs.Sub(assets, "static")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	a := &app{logger: logger, pages: tmpl, sessions: sessionsConfig(server)}
-	sessions, err := multisession.Config{
-		// Static files need no session: skipping them keeps their
-		// responses free of Set-Cookie and cacheable.
-		Skipper:    func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static/") },
+	server, err := openServerBackend(cfg.Context, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := &app{logger: logger, pages: tmpl, sessions: sessionsConfig(server.options), backend: cfg.Backend, storedIn: server.where}
+
+	// The Manager opens every session's store from the maps: the drivers
+	// connect (and ping) here, so an unreachable server fails now.
+	m, err := sessionplus.New(cfg.Context, sessionplus.Config{
 		Sessions:   a.sessions,
 		SecretKeys: [][]byte{secret},
 		Logger:     logger,
-		Context:    cfg.Context,
+	})
+	if err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("-backend %s (%s): %w", cfg.Backend, server.where, err), server.release())
+	}
+	closeApp := sync.OnceValue(func() error {
+		// The clients first, then the server they talk to.
+		return errors.Join(m.Close(), server.release())
+	})
+	sessions, err := multisession.Config{
+		// Static files need no session: skipping them keeps their
+		// responses free of Set-Cookie and cacheable.
+		Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/static/") },
+		Manager: m,
+		Logger:  logger,
 	}.ToMiddleware()
 	if err != nil {
-		if closeBackend != nil {
-			err = errors.Join(err, closeBackend())
-		}
-		return nil, err
-	}
-	if closeBackend != nil {
-		// Released once the app is done; until then the store is in use.
-		context.AfterFunc(cfg.Context, func() {
-			if err := closeBackend(); err != nil {
-				logger.Warn("closing the session backend failed", "error", err)
-			}
-		})
+		return nil, nil, errors.Join(err, closeApp())
 	}
 
-	backendName := cmp.Or(cfg.Backend, defaultBackend)
-	logger.Info("server-side session", "cookie", "session", "backend", backendName, "about", backends[backendName].about)
+	logger.Info("server-side session", "cookie", "session", "backend", cfg.Backend, "where", server.where)
 	if randomSecret {
 		logger.Warn(secretEnv + " is not set: using a random secret key, so sessions will not survive a restart of the app")
 	}
@@ -127,10 +152,6 @@ func newApp(cfg appConfig) (*echo.Echo, error) {
 		sessions,
 	)
 
-	static, err := fs.Sub(assets, "static")
-	if err != nil {
-		return nil, err
-	}
 	e.StaticFS("/static", static)
 	e.GET("/", a.home)
 	e.GET("/login", a.loginForm)
@@ -139,12 +160,12 @@ func newApp(cfg appConfig) (*echo.Echo, error) {
 	e.POST("/prefs", a.savePrefs)
 	e.GET("/where", a.where)
 	e.POST("/logout", a.logout)
-	return e, nil
+	return e, closeApp, nil
 }
 
 // sessionsConfig returns the sessions of the app, in the seed's order:
-// server holds the driver options of the server-side session, as
-// serverSessionOptions returns them.
+// server holds the driver options of the server-side session, as its
+// backend's open returns them.
 func sessionsConfig(server sessionplus.Options) []sessionplus.Options {
 	session := maps.Clone(server)
 	session["cookie_name"] = "session"

@@ -9,7 +9,17 @@
 // Run it with no server installed:
 //
 //	go run ./example                 # http://127.0.0.1:8080
-//	go run ./example -addr :9000 -backend memory
+//
+// The server-side session then runs on the redis driver, against a
+// miniredis embedded in the app. -backend and -backend-url (or the
+// environment variables the tests use) put it on a real server instead,
+// through the same map-based configuration:
+//
+//	go run ./example -backend-url redis://127.0.0.1:6379/0
+//	go run ./example -backend memcache -backend-url 127.0.0.1:11211,127.0.0.1:11212
+//	go run ./example -backend mongodb -backend-url mongodb://127.0.0.1:27017/
+//	FIRESTORE_EMULATOR_HOST=127.0.0.1:8085 go run ./example -backend firestore -backend-url my-project
+//	go run ./example -backend memory
 //
 // The secret key that signs and encrypts the cookies comes from
 // SESSIONPLUS_SECRET (at least 32 bytes); without it a random key is made
@@ -30,6 +40,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -43,12 +55,21 @@ func main() {
 }
 
 // run runs the app until ctx is done or an interrupt arrives, then shuts it
-// down gracefully.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// down gracefully and closes the sessions' backend.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) (err error) {
 	flags := flag.NewFlagSet("example", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	addr := flags.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	backend := flags.String("backend", defaultBackend, "`name` of the server-side session's backend: "+strings.Join(backendNames(), ", "))
+	backendURL := flags.String("backend-url", "", "`address` of the backend's server (see the backends below); default from the environment")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: example [flags]\n\nFlags:\n")
+		flags.PrintDefaults()
+		fmt.Fprintf(stderr, "\nBackends:\n")
+		for _, name := range backendNames() {
+			fmt.Fprintf(stderr, "  %s\n    \t%s\n", name, backends[name].about)
+		}
+	}
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -56,18 +77,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("unexpected arguments %q", flags.Args())
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	goredis.SetLogger(redisLogger{logger}) // go-redis logs through the log package otherwise
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The app's resources outlive the signal: they are released after the
+	// The backend's clients outlive the signal: they are closed after the
 	// server has finished its requests.
 	appCtx, release := context.WithCancel(context.WithoutCancel(ctx))
 	defer release()
 
-	e, err := newApp(appConfig{Backend: *backend, Secret: getenv(secretEnv), Logger: logger, Context: appCtx})
+	e, closeApp, err := newApp(appConfig{
+		Backend:    *backend,
+		BackendURL: *backendURL,
+		Getenv:     getenv,
+		Secret:     getenv(secretEnv),
+		Logger:     logger,
+		Context:    appCtx,
+	})
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if cerr := closeApp(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the session backend: %w", cerr))
+		}
+	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err

@@ -52,12 +52,17 @@ func startApp(t *testing.T, cfg appConfig) *httptest.Server {
 	if cfg.Context == nil {
 		cfg.Context = t.Context()
 	}
-	e, err := newApp(cfg)
+	e, closeApp, err := newApp(cfg)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
 	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		srv.Close()
+		if err := closeApp(); err != nil {
+			t.Errorf("closing the app: %v", err)
+		}
+	})
 	return srv
 }
 
@@ -72,11 +77,17 @@ type browser struct {
 
 func newBrowser(t *testing.T, srv *httptest.Server) *browser {
 	t.Helper()
+	return newBrowserAt(t, srv.URL)
+}
+
+// newBrowserAt is newBrowser for the app at rawURL.
+func newBrowserAt(t *testing.T, rawURL string) *browser {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := url.Parse(srv.URL)
+	base, err := url.Parse(rawURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,8 +307,8 @@ func TestLoginPrefsWhereLogout(t *testing.T) {
 	// Where is my data?
 	body = b.getOK("/where")
 	for field, want := range map[string][]string{
-		"user_id":    {`class="value"><code>` + uid + `</code>`, `class="owner">session<`, `class="backend">memory<`, "on the server"},
-		"user_data":  {"Name:alice", `class="owner">session<`, `class="backend">memory<`},
+		"user_id":    {`class="value"><code>` + uid + `</code>`, `class="owner">session<`, `class="backend">redis<`, "on the server"},
+		"user_data":  {`&#34;Name&#34;:&#34;alice&#34;`, `class="owner">session<`, `class="backend">redis<`},
 		"csrf_token": {`class="owner">csrf<`, `class="backend">secure_cookie<`, "in the cookie"},
 		"theme":      {`<code>dark</code>`, `class="owner">data<`, `class="backend">secure_cookie<`, "in the cookie"},
 		"visits":     {`<code>3</code>`, `class="owner">data<`, `class="backend">secure_cookie<`, "in the cookie"},
@@ -462,8 +473,8 @@ func TestBackendDown(t *testing.T) {
 	store := &flakyStore{Store: memory.New()}
 	backends["flaky"] = backend{
 		about: "test: a memory store that can fail",
-		open: func(context.Context, appConfig) (sessionplus.Options, func() error, error) {
-			return sessionplus.Options{"store": store}, nil, nil
+		open: func(context.Context, string, func(string) string) (*serverBackend, error) {
+			return &serverBackend{options: sessionplus.Options{"store": store}, where: "a flaky test store"}, nil
 		},
 	}
 	t.Cleanup(func() { delete(backends, "flaky") })
@@ -489,47 +500,144 @@ func TestBackendDown(t *testing.T) {
 }
 
 func TestBadBackend(t *testing.T) {
-	_, err := newApp(appConfig{Backend: "reddis", Secret: testSecret, Logger: slog.New(slog.DiscardHandler)})
-	if err == nil || !strings.Contains(err.Error(), `unknown -backend "reddis"`) || !strings.Contains(err.Error(), "available: memory") {
-		t.Fatalf("newApp with -backend reddis: error %v; want one that names the value and the available backends", err)
+	const all = "available: firestore, memcache, memory, mongodb, redis"
+	// The Firestore client reads the emulator's address from the process's
+	// environment, and retries an unreachable one until the probe's limit.
+	t.Setenv(firestoreEmuEnv, "127.0.0.1:1")
+	limit := firestoreProbeLimit
+	firestoreProbeLimit = 300 * time.Millisecond
+	t.Cleanup(func() { firestoreProbeLimit = limit })
+	for _, tt := range []struct {
+		name                string
+		givenBackend        string
+		givenURL            string
+		givenEnv            map[string]string
+		expectErrorContains []string
+	}{
+		{
+			name:                "nok, unknown backend",
+			givenBackend:        "reddis",
+			expectErrorContains: []string{`unknown -backend "reddis"; ` + all},
+		},
+		{
+			name:         "nok, unreachable redis",
+			givenBackend: "redis", givenURL: "redis://127.0.0.1:1/0",
+			expectErrorContains: []string{"-backend redis (Redis at redis://127.0.0.1:1/0)", "cannot reach the server", "connection refused"},
+		},
+		{
+			name:         "nok, unreachable redis from the environment",
+			givenBackend: "redis", givenEnv: map[string]string{redisURLEnv: "redis://127.0.0.1:1/0"},
+			expectErrorContains: []string{"-backend redis (Redis at redis://127.0.0.1:1/0)", "connection refused"},
+		},
+		{
+			name:         "nok, bad redis URL",
+			givenBackend: "redis", givenURL: "http://127.0.0.1:6379",
+			expectErrorContains: []string{"-backend redis", `"url"`},
+		},
+		{
+			name:         "nok, unreachable memcache",
+			givenBackend: "memcache", givenURL: "127.0.0.1:1",
+			expectErrorContains: []string{"-backend memcache (memcached at 127.0.0.1:1)"},
+		},
+		{
+			name:                "nok, memcache without servers",
+			givenBackend:        "memcache",
+			expectErrorContains: []string{"-backend memcache: needs the memcached servers: -backend-url host:port[,host:port...], or " + memcacheAddrsEnv},
+		},
+		{
+			name:                "nok, mongodb without a URL",
+			givenBackend:        "mongodb",
+			expectErrorContains: []string{"-backend mongodb: needs a server: -backend-url mongodb://host:port/..., or " + mongoURLEnv},
+		},
+		{
+			name:                "nok, firestore without a project",
+			givenBackend:        "firestore",
+			expectErrorContains: []string{"-backend firestore: needs a Google Cloud project: -backend-url PROJECT_ID, or " + firestoreProjectEnv, firestoreEmuEnv},
+		},
+		{
+			name:         "nok, unreachable firestore emulator",
+			givenBackend: "firestore", givenEnv: map[string]string{firestoreEmuEnv: "127.0.0.1:1"},
+			expectErrorContains: []string{
+				"-backend firestore: cannot reach Firestore project " + emulatorProjectID + ", collection sessions, on the emulator at 127.0.0.1:1: no answer within 300ms",
+			},
+		},
+		{
+			name:         "nok, memory with a URL",
+			givenBackend: "memory", givenURL: "redis://127.0.0.1:6379",
+			expectErrorContains: []string{"-backend memory: takes no -backend-url"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := newApp(appConfig{
+				Backend:    tt.givenBackend,
+				BackendURL: tt.givenURL,
+				Getenv:     func(k string) string { return tt.givenEnv[k] },
+				Secret:     testSecret,
+				Logger:     slog.New(slog.DiscardHandler),
+			})
+			if err == nil {
+				t.Fatal("newApp: no error")
+			}
+			for _, want := range tt.expectErrorContains {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("newApp: error %q lacks %q", err, want)
+				}
+			}
+		})
 	}
 
 	var stderr bytes.Buffer
-	err = run(t.Context(), []string{"-addr", "127.0.0.1:0", "-backend", "reddis"}, func(string) string { return "" }, &stderr)
+	err := run(t.Context(), []string{"-addr", "127.0.0.1:0", "-backend", "reddis"}, func(string) string { return "" }, &stderr)
 	if err == nil || !strings.Contains(err.Error(), `unknown -backend "reddis"`) {
 		t.Fatalf("run -backend reddis: error %v", err)
 	}
 }
 
-// TestMainExitCode runs main in a child process: a bad -backend value is an
-// error message and exit code 1.
+// TestMainExitCode runs main in a child process: a bad -backend value or
+// an unreachable server is an error message and exit code 1.
 func TestMainExitCode(t *testing.T) {
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), mainArgsEnv+"=-addr 127.0.0.1:0 -backend nope", secretEnv+"=")
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("main -backend nope: %v, want exit code 1; output:\n%s", err, out)
-	}
-	if !strings.Contains(string(out), `unknown -backend "nope"; available: memory`) {
-		t.Errorf("main -backend nope printed:\n%s", out)
+	for _, tt := range []struct {
+		args, want string
+	}{
+		{"-backend nope", `example: unknown -backend "nope"; available: firestore, memcache, memory, mongodb, redis`},
+		{"-backend redis -backend-url redis://127.0.0.1:1/0", "example: -backend redis (Redis at redis://127.0.0.1:1/0): "},
+		{"-backend-url redis://127.0.0.1:1/0", "cannot reach the server at 127.0.0.1:1"},
+	} {
+		t.Run(tt.args, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mainArgsEnv+"=-addr 127.0.0.1:0 "+tt.args, secretEnv+"=")
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("main %s: %v, want exit code 1; output:\n%s", tt.args, err, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("main %s printed:\n%s\nwant %q", tt.args, out, tt.want)
+			}
+		})
 	}
 }
 
 func TestSecret(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	if _, err := newApp(appConfig{Logger: logger}); err != nil {
+	_, closeApp, err := newApp(appConfig{Logger: logger})
+	if err != nil {
 		t.Fatalf("newApp without a secret: %v", err)
+	}
+	if err := closeApp(); err != nil {
+		t.Errorf("closing the app: %v", err)
 	}
 	if !strings.Contains(logs.String(), "SESSIONPLUS_SECRET is not set") || !strings.Contains(logs.String(), "will not survive a restart") {
 		t.Errorf("no notice about the random secret key; logs:\n%s", logs.String())
 	}
-	if !strings.Contains(logs.String(), "backend=memory") {
+	if !strings.Contains(logs.String(), `backend=redis where="embedded miniredis at 127.0.0.1:`) {
 		t.Errorf("the startup logs do not name the backend:\n%s", logs.String())
 	}
 
-	_, err := newApp(appConfig{Secret: "too short", Logger: slog.New(slog.DiscardHandler)})
+	_, _, err = newApp(appConfig{Secret: "too short", Logger: slog.New(slog.DiscardHandler)})
 	if err == nil || !strings.Contains(err.Error(), "SESSIONPLUS_SECRET is 9 bytes") {
 		t.Errorf("newApp with a short secret: error %v", err)
 	}

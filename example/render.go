@@ -42,6 +42,7 @@ type page struct {
 	CSRF  string    // the CSRF token, on pages with a form
 	Flash string    // a message from the previous request
 	Error string
+	Wide  bool // the page has wide tables: let it use the window's width
 	Data  any
 }
 
