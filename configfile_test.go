@@ -419,11 +419,11 @@ func TestNewFromFileArguments(t *testing.T) {
 	}
 }
 
-// TestSampleConfigFile reads testdata/sessions.yaml, without a server.
+// TestSampleConfigFile reads example/sessions.yaml, without a server.
 func TestSampleConfigFile(t *testing.T) {
 	t.Setenv("SESSIONPLUS_SECRET", fileKey)
 	t.Setenv("SESSIONPLUS_REDIS_URL", "redis://127.0.0.1:6379/0")
-	cfg, err := sessionplus.LoadConfigFile("testdata/sessions.yaml")
+	cfg, err := sessionplus.LoadConfigFile("example/sessions.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestSampleConfigFile(t *testing.T) {
 	}
 }
 
-// TestConfigFileRedis loads testdata/sessions.yaml, whose server-side
+// TestConfigFileRedis loads example/sessions.yaml, whose server-side
 // session is on Redis at $SESSIONPLUS_REDIS_URL, and runs the end-to-end
 // test through it. Two Managers built from the file share the sessions, as
 // two instances of an application do.
@@ -440,7 +440,7 @@ func TestConfigFileRedis(t *testing.T) {
 	drivertest.ServerFromEnv(t, "SESSIONPLUS_REDIS_URL")
 	t.Setenv("SESSIONPLUS_SECRET", fileKey)
 	ctx := context.Background()
-	m1, err := sessionplus.NewFromFile(ctx, "testdata/sessions.yaml", sessionplus.Config{})
+	m1, err := sessionplus.NewFromFile(ctx, "example/sessions.yaml", sessionplus.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +448,7 @@ func TestConfigFileRedis(t *testing.T) {
 	if got := m1.Sessions()[1]; got.Name != "session" || got.Type != "redis" {
 		t.Fatalf("the second session is %+v, want session on redis", got)
 	}
-	m2, err := sessionplus.NewFromFile(ctx, "testdata/sessions.yaml", sessionplus.Config{})
+	m2, err := sessionplus.NewFromFile(ctx, "example/sessions.yaml", sessionplus.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

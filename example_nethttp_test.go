@@ -82,9 +82,9 @@ sessions: [{cookie_name: session}]
 // NewFromFile reads the file and builds the Manager; its errors name the
 // file, the line, the session and the key.
 func ExampleNewFromFile() {
-	// testdata/sessions.yaml keeps the logged-in user on Redis at
+	// example/sessions.yaml keeps the logged-in user on Redis at
 	// $SESSIONPLUS_REDIS_URL and the secret key in $SESSIONPLUS_SECRET.
-	m, err := sessionplus.NewFromFile(context.Background(), "testdata/sessions.yaml", sessionplus.Config{})
+	m, err := sessionplus.NewFromFile(context.Background(), "example/sessions.yaml", sessionplus.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -48,6 +48,12 @@ type appConfig struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// ConfigFile, when set (the -config flag), is a JSON or YAML file
+	// listing the sessions (see example/sessions.yaml): it replaces the
+	// built-in configuration, Backend, BackendURL and Secret; the secret
+	// keys come from the environment variables the file names.
+	ConfigFile string
+
 	// Context bounds the opening of the backend (starting miniredis,
 	// connecting). It should live as long as the app: a driver may keep
 	// it for its client. Default context.Background().
@@ -101,21 +107,37 @@ func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	server, err := openServerBackend(cfg.Context, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	a := &app{logger: logger, pages: tmpl, sessions: sessionsConfig(server.options), backend: cfg.Backend, storedIn: server.where}
+	var (
+		a      *app
+		m      *sessionplus.Manager
+		server *serverBackend
+	)
+	if cfg.ConfigFile != "" {
+		// The file names the sessions, their backends and the environment
+		// variables of the secret keys; errors name the file and the line.
+		m, err = sessionplus.NewFromFile(cfg.Context, cfg.ConfigFile, sessionplus.Config{Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		a = &app{logger: logger, pages: tmpl, backend: "-config " + cfg.ConfigFile, storedIn: "as " + cfg.ConfigFile + " configures it"}
+		randomSecret = false
+	} else {
+		server, err = openServerBackend(cfg.Context, cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		a = &app{logger: logger, pages: tmpl, sessions: sessionsConfig(server.options), backend: cfg.Backend, storedIn: server.where}
 
-	// The Manager opens every session's store from the maps: the drivers
-	// connect (and ping) here, so an unreachable server fails now.
-	m, err := sessionplus.New(cfg.Context, sessionplus.Config{
-		Sessions:   a.sessions,
-		SecretKeys: [][]byte{secret},
-		Logger:     logger,
-	})
-	if err != nil {
-		return nil, nil, errors.Join(fmt.Errorf("-backend %s (%s): %w", cfg.Backend, server.where, err), server.release())
+		// The Manager opens every session's store from the maps: the drivers
+		// connect (and ping) here, so an unreachable server fails now.
+		m, err = sessionplus.New(cfg.Context, sessionplus.Config{
+			Sessions:   a.sessions,
+			SecretKeys: [][]byte{secret},
+			Logger:     logger,
+		})
+		if err != nil {
+			return nil, nil, errors.Join(fmt.Errorf("-backend %s (%s): %w", cfg.Backend, server.where, err), server.release())
+		}
 	}
 	closeApp := sync.OnceValue(func() error {
 		// The clients first, then the server they talk to.
@@ -132,7 +154,7 @@ func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 		return nil, nil, errors.Join(err, closeApp())
 	}
 
-	logger.Info("server-side session", "cookie", "session", "backend", cfg.Backend, "where", server.where)
+	logger.Info("server-side session", "backend", a.backend, "where", a.storedIn)
 	if randomSecret {
 		logger.Warn(secretEnv + " is not set: using a random secret key, so sessions will not survive a restart of the app")
 	}

@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	addr := flags.String("addr", "127.0.0.1:8080", "`address` to listen on")
 	backend := flags.String("backend", defaultBackend, "`name` of the server-side session's backend: "+strings.Join(backendNames(), ", "))
 	backendURL := flags.String("backend-url", "", "`address` of the backend's server (see the backends below); default from the environment")
+	configFile := flags.String("config", "", "JSON or YAML `file` listing the sessions (see example/sessions.yaml); replaces -backend and -backend-url")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: example [flags]\n\nFlags:\n")
 		flags.PrintDefaults()
@@ -76,6 +77,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if flags.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flags.Args())
 	}
+	if *configFile != "" {
+		var both []string
+		flags.Visit(func(f *flag.Flag) {
+			if f.Name == "backend" || f.Name == "backend-url" {
+				both = append(both, "-"+f.Name)
+			}
+		})
+		if len(both) > 0 {
+			return fmt.Errorf("-config replaces %s: give one or the other", strings.Join(both, " and "))
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	goredis.SetLogger(redisLogger{logger}) // go-redis logs through the log package otherwise
 
@@ -87,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer release()
 
 	e, closeApp, err := newApp(appConfig{
+		ConfigFile: *configFile,
 		Backend:    *backend,
 		BackendURL: *backendURL,
 		Getenv:     getenv,

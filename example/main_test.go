@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -603,6 +604,8 @@ func TestMainExitCode(t *testing.T) {
 		{"-backend nope", `example: unknown -backend "nope"; available: firestore, memcache, memory, mongodb, redis`},
 		{"-backend redis -backend-url redis://127.0.0.1:1/0", "example: -backend redis (Redis at redis://127.0.0.1:1/0): "},
 		{"-backend-url redis://127.0.0.1:1/0", "cannot reach the server at 127.0.0.1:1"},
+		{"-config example/sessions.yaml -backend memory", "example: -config replaces -backend: give one or the other"},
+		{"-config nosuch.yaml", "nosuch.yaml"},
 	} {
 		t.Run(tt.args, func(t *testing.T) {
 			t.Parallel()
@@ -657,5 +660,33 @@ func TestSecretSurvivesRestart(t *testing.T) {
 	b2.jar.SetCookies(b2.base, b.jar.Cookies(b.base))
 	if body := b2.getOK("/prefs"); !strings.Contains(body, `class="theme-sepia"`) || visits(t, body) != 2 {
 		t.Errorf("a second instance with the same secret lost the data cookie:\n%s", body)
+	}
+}
+
+// TestConfigFile runs the app on a configuration file: the sessions, their
+// backends and the environment variable of the secret key come from it.
+func TestConfigFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sessions.yaml")
+	if err := os.WriteFile(file, []byte(`
+secret_keys_env: [EXAMPLE_TEST_SECRET]
+sessions:
+  - {cookie_name: csrf, session_type: secure_cookie, session_fields: [csrf_token]}
+  - {cookie_name: session, session_type: memory, session_fields: [user_id, user_data], session_lifetime: 2h}
+  - {cookie_name: data, session_type: secure_cookie, session_fields: auto}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EXAMPLE_TEST_SECRET", testSecret)
+	srv := startApp(t, appConfig{ConfigFile: file})
+	b := newBrowser(t, srv)
+	b.login("erin", false)
+	if body := b.getOK("/where"); !strings.Contains(body, "memory") || !strings.Contains(body, "-config "+file) {
+		t.Errorf("the where page does not show the file's memory session:\n%s", body)
+	}
+
+	t.Setenv("EXAMPLE_TEST_SECRET", "")
+	_, _, err := newApp(appConfig{ConfigFile: file, Context: t.Context()})
+	if err == nil || !strings.Contains(err.Error(), "EXAMPLE_TEST_SECRET") || !strings.Contains(err.Error(), file) {
+		t.Errorf("a missing secret: err = %v, want one naming the file and the variable", err)
 	}
 }
