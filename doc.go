@@ -5,10 +5,13 @@
 //
 // This root package is the framework-agnostic core: configuration, field
 // routing, the per-request [Session], ids, lifetimes, the value codec,
-// cookies and saving, on net/http types only. The Echo v4 middleware lives in
-// package [github.com/sessionplus/sessionplus/multisession]; backends are
-// drivers that register themselves by session_type when imported, as
-// database/sql drivers do:
+// cookies and saving, on net/http types only, with a net/http middleware
+// ([Manager.Middleware], [FromRequest]) and configuration files
+// ([LoadConfigFile], [NewFromFile]). The Echo v4 middleware lives in package
+// [github.com/sessionplus/sessionplus/multisession], the Echo v5 one in
+// [github.com/sessionplus/sessionplus/multisessionv5]; backends are drivers
+// that register themselves by session_type when imported, as database/sql
+// drivers do:
 //
 //	import (
 //		_ "github.com/sessionplus/sessionplus/drivers/cookie"   // "secure_cookie"
