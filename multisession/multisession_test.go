@@ -577,7 +577,7 @@ func TestConfigManager(t *testing.T) {
 
 func TestFlushSendsTheCookies(t *testing.T) {
 	e := app(t, Config{})
-	var late error
+	late := make(chan error, 1)
 	e.GET("/stream", func(c echo.Context) error {
 		if err := Get(c).Set("theme", "dark"); err != nil {
 			return err
@@ -585,7 +585,7 @@ func TestFlushSendsTheCookies(t *testing.T) {
 		c.Response().Header().Set("Content-Type", "text/event-stream")
 		c.Response().Flush() // headers go out here
 		_, err := c.Response().Write([]byte("data: hi\n\n"))
-		late = Get(c).Set("theme", "light")
+		late <- Get(c).Set("theme", "light")
 		return err
 	})
 	srv := httptest.NewServer(e)
@@ -602,7 +602,7 @@ func TestFlushSendsTheCookies(t *testing.T) {
 	if len(names) != 1 || names[0] != "data" {
 		t.Errorf("a response flushed before writing set cookies %v, want the data cookie", names)
 	}
-	if !errors.Is(late, sessionplus.ErrClosed) {
-		t.Errorf("Set after the flush: err = %v, want ErrClosed", late)
+	if err := <-late; !errors.Is(err, sessionplus.ErrClosed) {
+		t.Errorf("Set after the flush: err = %v, want ErrClosed", err)
 	}
 }
