@@ -72,3 +72,44 @@ func BenchmarkSeed(b *testing.B) {
 		return s.Set("user_id", n+1)
 	})
 }
+
+func BenchmarkCookie(b *testing.B) {
+	m, err := sessionplus.New(b.Context(), sessionplus.Config{
+		Sessions:   []sessionplus.Options{{"cookie_name": "session"}},
+		SecretKeys: [][]byte{testKey},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := benchRequest(b, m)
+	for _, tc := range []struct {
+		name    string
+		handler func(s *sessionplus.Session) error
+	}{
+		{"read", func(s *sessionplus.Session) error {
+			_, _, err := sessionplus.GetAs[string](s, "theme")
+			return err
+		}},
+		{"write", func(s *sessionplus.Session) error {
+			n, _, err := sessionplus.GetAs[int](s, "user_id")
+			if err != nil {
+				return err
+			}
+			return s.Set("user_id", n+1)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				s := m.Begin(w, r)
+				if err := tc.handler(s); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -204,6 +204,42 @@ func uintOfKind(tag byte, n uint64) (any, error) {
 // form decode only into exactly their own type (or any); JSON values decode
 // into any type encoding/json can fill.
 func decodeInto[T any](b []byte, out *T) error {
+	// The common types first, without boxing the value in an interface.
+	if len(b) > 0 {
+		switch o := any(out).(type) {
+		case *string:
+			if b[0] == tagString {
+				*o = string(b[1:])
+				return nil
+			}
+		case *int:
+			if b[0] == tagInt {
+				n, k := binary.Varint(b[1:])
+				if k <= 0 || k != len(b)-1 || int64(int(n)) != n {
+					return errBadValue
+				}
+				*o = int(n)
+				return nil
+			}
+		case *int64:
+			if b[0] == tagInt64 {
+				n, k := binary.Varint(b[1:])
+				if k <= 0 || k != len(b)-1 {
+					return errBadValue
+				}
+				*o = n
+				return nil
+			}
+		case *bool:
+			if b[0] == tagBool {
+				if len(b) != 2 || b[1] > 1 {
+					return errBadValue
+				}
+				*o = b[1] == 1
+				return nil
+			}
+		}
+	}
 	if len(b) > 0 && b[0] == tagJSON {
 		if err := json.Unmarshal(b[1:], out); err != nil {
 			var ute *json.UnmarshalTypeError

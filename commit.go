@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +15,7 @@ import (
 // outcome is what saving one part decided: a cookie to send (or to expire),
 // and the error of a failed save, in which case no cookie goes out.
 type outcome struct {
-	cookie *http.Cookie
+	cookie string // a Set-Cookie line, "" for none
 	err    error
 }
 
@@ -53,33 +54,50 @@ func (s *Session) Commit() error {
 func (s *Session) saveLocked() error {
 	now := s.m.now()
 	s.inherit = s.inherited()
-	outs := make([]outcome, len(s.parts))
+	var buf [8]outcome
+	outs := buf[:0]
+	if len(s.parts) > len(buf) {
+		outs = make([]outcome, 0, len(s.parts))
+	}
+	outs = outs[:len(s.parts)]
 	busy := 0
 	for _, p := range s.parts {
 		if !p.conf.client && p.needsIO(now) {
 			busy++
 		}
 	}
-	var wg sync.WaitGroup
-	for i, p := range s.parts {
-		if busy > 1 && !p.conf.client && p.needsIO(now) {
-			wg.Go(func() { outs[i] = p.commit(s.ctx, now) })
-			continue
+	if busy > 1 {
+		s.commitConcurrently(outs, now)
+	} else {
+		for i, p := range s.parts {
+			outs[i] = p.commit(s.ctx, now)
 		}
-		outs[i] = p.commit(s.ctx, now)
 	}
-	wg.Wait()
 	var errs []error
 	for i, o := range outs {
 		if o.err != nil {
 			errs = append(errs, o.err)
 			continue
 		}
-		if o.cookie != nil {
+		if o.cookie != "" {
 			s.parts[i].writeCookie(s.header, o.cookie)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// commitConcurrently commits the parts, the server-side ones whose backend
+// may be reached each in its own goroutine.
+func (s *Session) commitConcurrently(outs []outcome, now time.Time) {
+	var wg sync.WaitGroup
+	for i, p := range s.parts {
+		if !p.conf.client && p.needsIO(now) {
+			wg.Go(func() { outs[i] = p.commit(s.ctx, now) })
+			continue
+		}
+		outs[i] = p.commit(s.ctx, now)
+	}
+	wg.Wait()
 }
 
 // permanentOf returns whether p is permanent after this request: as
@@ -284,7 +302,11 @@ func cloneWith(m map[string][]byte, k string, v []byte) map[string][]byte {
 func (p *Part) afterSave(id string, perm bool, expiry, now time.Time) outcome {
 	c := p.conf
 	idc := idCookie{id: id, permanent: perm, due: now.Add(keepAliveInterval(c.lifetimeOf(perm)))}
-	return p.afterSaveValue(idc.encode(c.name, c.signKeys), perm, expiry, now)
+	o := p.afterSaveValue(idc.encode(c.name, c.signKeys), perm, expiry, now)
+	if o.err == nil {
+		p.idc, p.idOK = idc, true
+	}
+	return o
 }
 
 func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) outcome {
@@ -292,24 +314,24 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	if n := len(c.name) + 1 + len(value); n > MaxCookieSize {
 		return p.fail("save", fmt.Errorf("%w: the cookie is %d bytes, over the browser limit of %d; store less in this session or move fields to a server-side session", ErrCookieTooLarge, n, MaxCookieSize))
 	}
-	ck := p.Cookie()
-	ck.Value = value
+	if !validCookieValue(value) {
+		return p.fail("save", fmt.Errorf("the store returned a value that is not a valid cookie value (RFC 6265 cookie-octets)"))
+	}
+	var maxAge int
+	var expires time.Time
 	switch {
 	case perm:
-		ck.Expires = expiry.UTC()
-		ck.MaxAge = max(int(expiry.Sub(now)/time.Second), 1)
+		expires, maxAge = expiry, max(int(expiry.Sub(now)/time.Second), 1)
 	case c.maxAge > 0:
-		ck.Expires = now.Add(c.maxAge).UTC()
+		expires, maxAge = now.Add(c.maxAge), int(c.maxAge/time.Second)
 	}
 	// The request's state now is what was saved.
 	p.in, p.exists, p.expiry, p.permanent = value, true, expiry, perm
 	if c.client {
 		p.token, p.hint, p.hintOK = splitHint(value)
-	} else {
-		p.idc, p.idOK = parseIDCookie(c.name, value, c.signKeys)
 	}
 	p.state, p.dirty, p.newID, p.deleteOld = ready, nil, false, false
-	return outcome{cookie: &ck}
+	return outcome{cookie: c.cookieLine(value, maxAge, expires)}
 }
 
 // afterDelete records that p holds nothing in its backend any more.
@@ -321,18 +343,53 @@ func (p *Part) afterDelete() {
 	}
 }
 
-// expired returns the cookie that deletes p's cookie from the browser.
-func (p *Part) expired() *http.Cookie {
-	ck := p.Cookie()
-	ck.MaxAge, ck.Expires = -1, time.Unix(0, 0).UTC()
+// expired returns the Set-Cookie line that deletes p's cookie from the
+// browser.
+func (p *Part) expired() string {
 	p.in = ""
-	return &ck
+	return p.conf.cookieLine("", -1, time.Unix(0, 0))
 }
 
-// writeCookie puts ck in the response header, replacing the line an earlier
-// save of this part wrote, and marks the response as not cacheable.
-func (p *Part) writeCookie(h http.Header, ck *http.Cookie) {
-	line := ck.String()
+// cookieLine returns the Set-Cookie line of the session's cookie with value:
+// with Max-Age when maxAge is not 0 (Max-Age=0 for a negative one) and
+// Expires when expires is not zero. The name and attributes were checked at
+// startup and the value by the caller, so nothing needs escaping.
+func (c *sessionConf) cookieLine(value string, maxAge int, expires time.Time) string {
+	b := make([]byte, 0, len(c.name)+len(value)+len(c.attrs)+64)
+	b = append(b, c.name...)
+	b = append(b, '=')
+	b = append(b, value...)
+	if !expires.IsZero() {
+		b = append(b, "; Expires="...)
+		b = expires.UTC().AppendFormat(b, http.TimeFormat)
+	}
+	switch {
+	case maxAge > 0:
+		b = append(b, "; Max-Age="...)
+		b = strconv.AppendInt(b, int64(maxAge), 10)
+	case maxAge < 0:
+		b = append(b, "; Max-Age=0"...)
+	}
+	b = append(b, c.attrs...)
+	return string(b)
+}
+
+// validCookieValue reports whether v holds only the bytes RFC 6265 allows
+// in a cookie value.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == ',' || c == ';' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeCookie puts the Set-Cookie line in the response header, replacing
+// the line an earlier save of this part wrote, and marks the response as not
+// cacheable.
+func (p *Part) writeCookie(h http.Header, line string) {
 	lines := h["Set-Cookie"]
 	if i := slices.Index(lines, p.outLine); p.outLine != "" && i >= 0 {
 		lines = slices.Delete(lines, i, i+1)

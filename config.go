@@ -61,6 +61,32 @@ type sessionConf struct {
 	keyPrefix         string
 	hashIDs           bool
 	signKeys          [][]byte // derived keys of use_signer; nil without it
+	attrs             string   // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
+}
+
+// cookieAttrs returns the attributes every Set-Cookie line of the session
+// carries after its value and expiry.
+func (c *sessionConf) cookieAttrs() string {
+	var b strings.Builder
+	b.WriteString("; Path=" + c.path)
+	if c.domain != "" {
+		b.WriteString("; Domain=" + strings.TrimPrefix(c.domain, "."))
+	}
+	if c.httpOnly {
+		b.WriteString("; HttpOnly")
+	}
+	if c.secure {
+		b.WriteString("; Secure")
+	}
+	switch c.sameSite {
+	case http.SameSiteLaxMode:
+		b.WriteString("; SameSite=Lax")
+	case http.SameSiteStrictMode:
+		b.WriteString("; SameSite=Strict")
+	case http.SameSiteNoneMode:
+		b.WriteString("; SameSite=None")
+	}
+	return b.String()
 }
 
 // lifetimeOf returns the lifetime of a session that is permanent or not.
@@ -232,11 +258,13 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 	if c.path == "" {
 		c.path = DefaultCookiePath
 	}
-	if !strings.HasPrefix(c.path, "/") || strings.ContainsAny(c.path, ";\r\n") {
-		return nil, bad("cookie_path", "expected a path starting with \"/\", got %q", c.path)
+	if !strings.HasPrefix(c.path, "/") || strings.IndexFunc(c.path, func(r rune) bool { return r < 0x20 || r >= 0x7f || r == ';' }) >= 0 {
+		return nil, bad("cookie_path", "expected a path starting with \"/\" of printable ASCII without \";\", got %q", c.path)
 	}
-	if strings.ContainsAny(c.domain, "; \r\n/") {
-		return nil, bad("cookie_domain", "%q is not a valid domain", c.domain)
+	if strings.IndexFunc(strings.TrimPrefix(c.domain, "."), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-')
+	}) >= 0 {
+		return nil, bad("cookie_domain", "%q is not a valid domain (letters, digits, dots and hyphens)", c.domain)
 	}
 	if co.CookieHTTPOnly != nil {
 		c.httpOnly = *co.CookieHTTPOnly
@@ -319,6 +347,7 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		}
 		c.store, c.owned = st, true
 	}
+	c.attrs = c.cookieAttrs()
 	c.client = isClientSide(c.store)
 	if kc, ok := c.store.(KeyPrefixChecker); ok && !c.client {
 		if err := kc.CheckKeyPrefix(c.keyPrefix); err != nil {

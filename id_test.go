@@ -75,3 +75,34 @@ func TestIDCookie(t *testing.T) {
 		}
 	}
 }
+
+func TestCookieValue(t *testing.T) {
+	lines := []string{`a=1; session=abc.s1; data="quoted"`, "session=second; b=2"}
+	for name, want := range map[string]string{"session": "abc.s1", "data": "quoted", "b": "2", "a": "1", "sess": "", "x": ""} {
+		if got := cookieValue(lines, name); got != want {
+			t.Errorf("cookieValue(%q) = %q, want %q", name, got, want)
+		}
+	}
+	if got := cookieValue(nil, "a"); got != "" {
+		t.Errorf("no Cookie header gave %q", got)
+	}
+}
+
+func TestCookieLine(t *testing.T) {
+	c := &sessionConf{name: "s", path: "/app", domain: "example.com", httpOnly: true, secure: true, sameSite: 3}
+	c.attrs = c.cookieAttrs()
+	exp := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	got := c.cookieLine("v1.p2", 3600, exp)
+	want := "s=v1.p2; Expires=Tue, 01 Dec 2026 10:00:00 GMT; Max-Age=3600; Path=/app; Domain=example.com; HttpOnly; Secure; SameSite=Strict"
+	if got != want {
+		t.Errorf("cookieLine =\n  %s\nwant\n  %s", got, want)
+	}
+	if got := c.cookieLine("", -1, time.Unix(0, 0)); !strings.Contains(got, "Max-Age=0") || !strings.Contains(got, "Expires=Thu, 01 Jan 1970") {
+		t.Errorf("expiring line %q", got)
+	}
+	for _, bad := range []string{"a b", "a;b", `a"b`, "a,b", "a\\b", "é"} {
+		if validCookieValue(bad) {
+			t.Errorf("validCookieValue(%q) = true", bad)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -67,22 +68,58 @@ func (m *Manager) Sessions() []SessionInfo {
 // of its fields, with the request's context. [Session.Save] writes the
 // Set-Cookie lines into w's header.
 func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
-	s := &Session{m: m, ctx: r.Context(), header: w.Header(), parts: make([]*Part, len(m.confs))}
-	for i, c := range m.confs {
-		p := &Part{s: s, conf: c}
-		if ck, err := r.Cookie(c.name); err == nil && ck.Value != "" {
-			p.in = ck.Value
+	// One allocation for the session and its parts, whatever their number.
+	b := &struct {
+		s     Session
+		parts [4]Part
+		ptrs  [4]*Part
+	}{}
+	s := &b.s
+	s.m, s.ctx, s.header = m, r.Context(), w.Header()
+	parts, ptrs := b.parts[:0], b.ptrs[:0]
+	if len(m.confs) > len(b.parts) {
+		parts, ptrs = make([]Part, 0, len(m.confs)), make([]*Part, 0, len(m.confs))
+	}
+	cookies := r.Header["Cookie"]
+	for _, c := range m.confs {
+		parts = append(parts, Part{s: s, conf: c})
+		p := &parts[len(parts)-1]
+		ptrs = append(ptrs, p)
+		if v := cookieValue(cookies, c.name); v != "" {
+			p.in = v
 			if c.client {
-				p.token, p.hint, p.hintOK = splitHint(ck.Value)
+				p.token, p.hint, p.hintOK = splitHint(v)
 				p.permanent = p.hint.permanent
 			} else {
-				p.idc, p.idOK = parseIDCookie(c.name, ck.Value, c.signKeys)
+				p.idc, p.idOK = parseIDCookie(c.name, v, c.signKeys)
 				p.permanent = p.idc.permanent
 			}
 		}
-		s.parts[i] = p
 	}
+	s.parts = ptrs
 	return s
+}
+
+// cookieValue returns the value of the first cookie named name in the
+// request's Cookie header lines, as http.Request.Cookie would, without
+// parsing the cookies of other names.
+func cookieValue(lines []string, name string) string {
+	for _, line := range lines {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // Unavailable returns a session whose every method fails with err, for a

@@ -114,13 +114,14 @@ func (p *Part) read(ctx context.Context) {
 		p.loadErr = &StoreError{Session: c.name, Type: c.typ, Op: "load", Err: err}
 		return
 	}
-	p.state, p.values = ready, map[string][]byte{}
+	p.state = ready
 	if err != nil || !rec.Expiry.After(p.s.m.now()) {
+		p.values = map[string][]byte{}
 		return // unknown, expired or tampered: a new session, the id is never adopted
 	}
-	p.exists, p.expiry = true, rec.Expiry
-	if rec.Values != nil {
-		p.values = rec.Values
+	p.exists, p.expiry, p.values = true, rec.Expiry, rec.Values
+	if p.values == nil {
+		p.values = map[string][]byte{}
 	}
 	if c.client {
 		perm, ok := p.values[reservedPermanent]
@@ -132,23 +133,18 @@ func (p *Part) read(ctx context.Context) {
 // readAll reads the given parts, those of server-side sessions concurrently.
 // It returns the joined errors of the parts whose read failed.
 func (s *Session) readAll(parts []*Part) error {
-	var wg sync.WaitGroup
 	pending := 0
 	for _, p := range parts {
 		if p.state == unread && !p.conf.client && p.idOK {
 			pending++
 		}
 	}
-	for _, p := range parts {
-		if pending > 1 && p.state == unread && !p.conf.client && p.idOK {
-			wg.Go(func() { p.read(s.ctx) })
-			continue
-		}
-		p.read(s.ctx)
+	if pending > 1 {
+		s.readConcurrently(parts)
 	}
-	wg.Wait()
 	var errs []error
 	for _, p := range parts {
+		p.read(s.ctx) // a no-op for the parts read concurrently
 		if p.state == failed {
 			errs = append(errs, p.loadErr)
 		}
@@ -156,13 +152,26 @@ func (s *Session) readAll(parts []*Part) error {
 	return errors.Join(errs...)
 }
 
-// ownersOf returns the parts that own field.
-func (s *Session) ownersOf(field string) []*Part {
-	var out []*Part
-	for _, i := range s.m.router.owners(field) {
-		out = append(out, s.parts[i])
+// readConcurrently reads the unread server-side parts, each in its own
+// goroutine.
+func (s *Session) readConcurrently(parts []*Part) {
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		if p.state == unread && !p.conf.client && p.idOK {
+			wg.Go(func() { p.read(s.ctx) })
+		}
 	}
-	return out
+	wg.Wait()
+}
+
+// ownersOf appends the parts that own field to buf.
+func (s *Session) ownersOf(buf []*Part, field string) []*Part {
+	for i, p := range s.parts {
+		if s.m.router.owns(i, field) {
+			buf = append(buf, p)
+		}
+	}
+	return buf
 }
 
 // unowned is the error for a field no session owns.
@@ -277,7 +286,8 @@ func (s *Session) Set(field string, value any) error {
 	if err := s.mutable(); err != nil {
 		return err
 	}
-	owners := s.ownersOf(field)
+	var buf [8]*Part
+	owners := s.ownersOf(buf[:0], field)
 	if len(owners) == 0 {
 		return s.unowned(field)
 	}
@@ -334,7 +344,8 @@ func (s *Session) Delete(field string) error {
 	if err := s.mutable(); err != nil {
 		return err
 	}
-	return s.deleteLocked(s.ownersOf(field), field)
+	var buf [8]*Part
+	return s.deleteLocked(s.ownersOf(buf[:0], field), field)
 }
 
 func (s *Session) deleteLocked(owners []*Part, field string) error {

@@ -173,26 +173,18 @@ func (config Config) middleware(m *sessionplus.Manager) echo.MiddlewareFunc {
 			sess := m.Begin(res, c.Request())
 			c.Set(contextKey, sess)
 
-			committed := false
-			var beforeErr error
-			commit := func() {
-				if committed {
-					return
-				}
-				committed = true
-				if err := sess.Commit(); err != nil {
-					beforeErr = config.failBeforeHeaders(c, err)
-				}
-			}
-			res.Before(commit)
-			res.Writer = &flushGuard{ResponseWriter: res.Writer, res: res, commit: commit, failed: &beforeErr}
+			// One allocation for the request's commit state.
+			st := &commitState{config: &config, c: c, sess: sess}
+			res.Before(st.commit)
+			st.guard = flushGuard{ResponseWriter: res.Writer, res: res, st: st}
+			res.Writer = &st.guard
 
 			err := next(c)
-			if beforeErr != nil {
-				return beforeErr
+			if st.failed != nil {
+				return st.failed
 			}
-			if !committed && !res.Committed {
-				committed = true
+			if !st.committed && !res.Committed {
+				st.committed = true
 				if cerr := sess.Commit(); cerr != nil {
 					config.logSaveError(c, cerr)
 					if err != nil {
@@ -247,6 +239,27 @@ func (config Config) failBeforeHeaders(c echo.Context, err error) error {
 	return herr
 }
 
+// commitState is one request's commit: the final save runs once, in the
+// Before hook (or before a flush or hijack), or after the handler.
+type commitState struct {
+	config    *Config
+	c         echo.Context
+	sess      *sessionplus.Session
+	committed bool
+	failed    error // the error response of a failed save before the headers
+	guard     flushGuard
+}
+
+func (st *commitState) commit() {
+	if st.committed {
+		return
+	}
+	st.committed = true
+	if err := st.sess.Commit(); err != nil {
+		st.failed = st.config.failBeforeHeaders(st.c, err)
+	}
+}
+
 // flushGuard sits under the echo.Response. echo.Response.Flush and Hijack
 // go straight to the writer underneath, so a handler that flushes (a stream
 // of server-sent events) or hijacks before writing would send the headers
@@ -255,9 +268,8 @@ func (config Config) failBeforeHeaders(c echo.Context, err error) error {
 // hooks), and saves the sessions before a hijack.
 type flushGuard struct {
 	http.ResponseWriter
-	res    *echo.Response
-	commit func()
-	failed *error
+	res *echo.Response
+	st  *commitState
 }
 
 func (g *flushGuard) FlushError() error {
@@ -274,9 +286,9 @@ func (g *flushGuard) FlushError() error {
 func (g *flushGuard) Flush() { _ = g.FlushError() }
 
 func (g *flushGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	g.commit()
-	if *g.failed != nil {
-		return nil, nil, fmt.Errorf("sessionplus: the connection is not handed over, the sessions could not be saved: %w", *g.failed)
+	g.st.commit()
+	if g.st.failed != nil {
+		return nil, nil, fmt.Errorf("sessionplus: the connection is not handed over, the sessions could not be saved: %w", g.st.failed)
 	}
 	return http.NewResponseController(g.ResponseWriter).Hijack()
 }
