@@ -161,7 +161,9 @@ func (p *Part) commit(ctx context.Context, now time.Time) outcome {
 		return outcome{}
 	}
 	if p.conf.client {
-		return p.commitClient(ctx, now)
+		// Encoding a cookie is local work: a deadline that a slow backend
+		// of another session used up must not fail it.
+		return p.commitClient(context.WithoutCancel(ctx), now)
 	}
 	return p.commitServer(ctx, now)
 }

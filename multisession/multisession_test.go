@@ -606,3 +606,65 @@ func TestFlushSendsTheCookies(t *testing.T) {
 		t.Errorf("Set after the flush: err = %v, want ErrClosed", err)
 	}
 }
+
+// hanging is a memory store whose keep-alives block until the request's
+// context ends.
+type hanging struct{ *memory.Store }
+
+func (h hanging) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
+	if u.IsKeepAlive() {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	return h.Store.Save(ctx, token, u)
+}
+
+func TestSlowKeepAliveDoesNotFailCookieFields(t *testing.T) {
+	mw, err := Config{SecretKeys: [][]byte{testKey}, Logger: slog.New(slog.DiscardHandler), Sessions: []sessionplus.Options{
+		// A lifetime of 1 s makes the keep-alive due on the next second.
+		{"cookie_name": "session", "store": hanging{memory.New()}, "session_fields": []string{"user_id"}, "session_lifetime": 1},
+		{"cookie_name": "data", "session_fields": "auto"},
+	}}.ToMiddleware()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.Use(mw)
+	e.POST("/", func(c echo.Context) error {
+		if err := errors.Join(Get(c).Set("user_id", 1), Get(c).Set("theme", "x")); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusOK)
+	})
+	e.POST("/theme", func(c echo.Context) error {
+		if err := Get(c).Set("theme", "y"); err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusOK)
+	})
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
+	// The next request carries a session whose keep-alive is already due
+	// (its cookie says so), with a deadline the hanging backend uses up.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/theme", nil)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "session" {
+			c.Value = c.Value[:strings.IndexByte(c.Value, '.')] + ".s0" // due long ago
+		}
+		req.AddCookie(c)
+	}
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("a request of a cookie field, with the other session's keep-alive hanging: %d, want 200", rec.Code)
+	}
+	var data bool
+	for _, c := range rec.Result().Cookies() {
+		data = data || c.Name == "data"
+	}
+	if !data {
+		t.Error("the data cookie was not saved")
+	}
+}
