@@ -91,12 +91,15 @@
 // write or a keep-alive first reads the document: each costs a document
 // read and a write. If the document is live and does not expire within the
 // next minute (nor before the context's deadline), the Update goes out as
-// above. If it is missing, expired or about to expire, the write runs in a
-// transaction
-// instead: a keep-alive then fails with [sessionplus.ErrNotFound], and a
-// field-level write replaces the document with a new one that holds only
-// the fields it sets. A timed-out session's fields never come back. A save
-// whose expiry has already passed deletes the document.
+// above; if it is live but about to expire, the Update carries a
+// last-update-time precondition. If it is missing or expired, a keep-alive
+// fails with [sessionplus.ErrNotFound], and a field-level write deletes it
+// (with that precondition) and creates a new one that holds only the
+// fields it sets; a concurrent writer that wins the race makes the write
+// decide again, at most three times. A timed-out session's fields never
+// come back. No transaction is used: the Go client rolls back a failed one
+// with a timeout of its own, past the request's deadline. A save whose
+// expiry has already passed deletes the document.
 //
 // # Expiry
 //
@@ -130,7 +133,7 @@
 // codes.NotFound from Firestore is the only answer that means "no such
 // session". Every other error, including a context that is canceled or past
 // its deadline, is returned as an error that names the Firestore call that
-// failed ("firestore: get: ...", or set, update, delete, transaction; the
+// failed ("firestore: get: ...", or set, update, delete, create; the
 // root package adds the session and its own operation) and wraps the
 // cause: the context's error
 // when the context is done (so errors.Is(err, context.DeadlineExceeded)

@@ -301,13 +301,15 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 // than fastMargin away (and beyond ctx's deadline), the write goes out as
 // one Update of the changed field paths with an exists precondition:
 // updates of different field paths commute, so concurrent writes of
-// different fields all land, without the contention of transactions. The
-// margin keeps the document from expiring between that read and that
-// write. Every other case (a missing, expired or soon-expiring document, or
-// one deleted between the read and the Update) runs in a transaction that
-// reads the document again and decides on what it sees, so that, on
-// Firestore, the decision and the write are atomic. A keep-alive of a
-// document that is missing or expired at the first read fails at once.
+// different fields all land. The margin keeps the document from expiring
+// between that read and that write. A live document closer to its expiry
+// is updated with a last-update-time precondition. A missing or expired
+// one is deleted (with that precondition) and created afresh from u.Set;
+// a concurrent writer that wins a race makes the write fail and update
+// decides again, at most three times. No transaction is used: the Go
+// client rolls a failed one back with a timeout of its own, past the
+// caller's deadline. A keep-alive of a document that is missing or expired
+// fails at once.
 func (s *Store) update(ctx context.Context, token string, ref *gfirestore.DocumentRef, u sessionplus.Update) error {
 	keepAlive := u.IsKeepAlive()
 	ups := fieldUpdates(u)
@@ -316,53 +318,71 @@ func (s *Store) update(ctx context.Context, token string, ref *gfirestore.Docume
 	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) > margin {
 		margin = dl.Sub(now)
 	}
-	snap, err := ref.Get(ctx)
-	if err != nil && !isNotFound(ctx, err) {
-		return opErr("get", token, errOf(ctx, err))
-	}
-	if err == nil && liveUntil(snap, now.Add(margin)) {
-		if err := s.checkSize(ref.ID, snap, u); err != nil {
-			return err
-		}
-		_, err := ref.Update(ctx, ups)
-		if err == nil {
-			return nil
-		}
-		if !isNotFound(ctx, err) {
-			return opErr("update", token, errOf(ctx, err))
-		}
-		// Deleted since the read: decide again, in a transaction.
-	} else if keepAlive && (err != nil || !liveUntil(snap, now)) {
-		return sessionplus.ErrNotFound // nothing to keep alive
-	}
-	err = s.client.RunTransaction(ctx, func(ctx context.Context, tx *gfirestore.Transaction) error {
-		snap, err := tx.Get(ref)
+	// Decide from a read, then write; a concurrent writer that changes the
+	// picture in between makes the write fail and the decision is made
+	// again. No transaction: the client's rollback of a failed one runs
+	// with a timeout of its own, past the caller's deadline.
+	for attempt := 0; ; attempt++ {
+		snap, err := ref.Get(ctx)
 		if err != nil && !isNotFound(ctx, err) {
-			return err
+			return opErr("get", token, errOf(ctx, err))
 		}
-		if err == nil && liveUntil(snap, time.Now()) {
+		exists := err == nil
+		switch {
+		case exists && liveUntil(snap, now.Add(margin)):
 			if err := s.checkSize(ref.ID, snap, u); err != nil {
 				return err
 			}
-			return tx.Update(ref, ups)
+			_, err := ref.Update(ctx, ups) // Update fails on a missing document
+			if err == nil {
+				return nil
+			}
+			if !isNotFound(ctx, err) {
+				return opErr("update", token, errOf(ctx, err))
+			}
+			// Deleted since the read: decide again.
+		case keepAlive && (!exists || !liveUntil(snap, now)):
+			return sessionplus.ErrNotFound // nothing to keep alive
+		case exists && liveUntil(snap, now):
+			// Live, but close to its expiry: write only if nothing changed
+			// it since the read (on Firestore; the emulator ignores the
+			// precondition).
+			if err := s.checkSize(ref.ID, snap, u); err != nil {
+				return err
+			}
+			_, err := ref.Update(ctx, ups, gfirestore.LastUpdateTime(snap.UpdateTime))
+			if err == nil {
+				return nil
+			}
+			if !isNotFound(ctx, err) && status.Code(err) != codes.FailedPrecondition {
+				return opErr("update", token, errOf(ctx, err))
+			}
+		default:
+			// Missing, expired or about to expire: the record starts
+			// afresh from the fields of this write, so that an expired
+			// record's fields never come back.
+			if err := s.checkSize(ref.ID, nil, u); err != nil {
+				return err
+			}
+			if exists {
+				_, err := ref.Delete(ctx, gfirestore.LastUpdateTime(snap.UpdateTime))
+				if err != nil && !isNotFound(ctx, err) && status.Code(err) != codes.FailedPrecondition {
+					return opErr("delete", token, errOf(ctx, err))
+				}
+			}
+			_, err := ref.Create(ctx, newDoc(u.Set, u.Expiry))
+			if err == nil {
+				return nil
+			}
+			if ctx.Err() != nil || status.Code(err) != codes.AlreadyExists {
+				return opErr("create", token, errOf(ctx, err))
+			}
+			// Created by a concurrent request: decide again.
 		}
-		if keepAlive {
-			return errNotLive
+		if attempt == 2 {
+			return opErr("update", token, errors.New("the document kept changing under three attempts"))
 		}
-		if err := s.checkSize(ref.ID, nil, u); err != nil {
-			return err
-		}
-		return tx.Set(ref, newDoc(u.Set, u.Expiry))
-	})
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, errNotLive):
-		return sessionplus.ErrNotFound
-	case errors.Is(err, sessionplus.ErrRecordTooLarge) && ctx.Err() == nil:
-		return err
 	}
-	return opErr("transaction", token, errOf(ctx, err))
 }
 
 // maxDocBytes is Firestore's limit on the size of a document.
