@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	gfirestore "cloud.google.com/go/firestore"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/sessionplus/sessionplus"
@@ -85,7 +91,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 
 	client, owned := o.Client, false
 	if client == nil {
-		c, err := gfirestore.NewClient(ctx, o.ProjectID)
+		c, err := newClient(ctx, o.ProjectID)
 		if err != nil {
 			return nil, sessionplus.ConfigErrorf(`key "project_id": cannot create a Firestore client: %v`, err)
 		}
@@ -603,3 +609,46 @@ func (e *opError) Error() string {
 }
 
 func (e *opError) Unwrap() error { return e.err }
+
+// reconnect bounds how long a client the driver builds waits between two
+// attempts to reach a Firestore that went away: gRPC's default backoff grows
+// to two minutes, so sessions would stay unavailable long after Firestore
+// is back.
+var reconnect = grpc.WithConnectParams(grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+	MinConnectTimeout: 5 * time.Second,
+})
+
+// newClient builds the client of the project_id option, as
+// firestore.NewClient does (the emulator at FIRESTORE_EMULATOR_HOST when it
+// is set), with the reconnect backoff above.
+func newClient(ctx context.Context, projectID string) (*gfirestore.Client, error) {
+	addr := os.Getenv("FIRESTORE_EMULATOR_HOST")
+	if addr == "" {
+		return gfirestore.NewClient(ctx, projectID, option.WithGRPCDialOption(reconnect))
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(emulatorCreds{}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)),
+		reconnect)
+	if err != nil {
+		return nil, fmt.Errorf("dialing FIRESTORE_EMULATOR_HOST: %w", err)
+	}
+	c, err := gfirestore.NewClient(ctx, projectID, option.WithGRPCConn(conn))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// emulatorCreds authenticates to the emulator as its owner, as the
+// firestore package does for FIRESTORE_EMULATOR_HOST.
+type emulatorCreds struct{}
+
+func (emulatorCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+
+func (emulatorCreds) RequireTransportSecurity() bool { return false }

@@ -10,7 +10,10 @@
 # runs, never committed), and reinstalled only when the lockfile changes.
 #
 # Sets FIRESTORE_EMULATOR_HOST, which the Go client follows by itself, and
-# SESSIONPLUS_FIRESTORE_PROJECT, the project id the tests use.
+# SESSIONPLUS_FIRESTORE_PROJECT, the project id the tests use; and, once the
+# packages are installed, SESSIONPLUS_FIRESTORE_LAUNCHER and
+# SESSIONPLUS_FIRESTORE_NODE_PATH, with which the reliability tests start
+# emulators of their own.
 
 FIRESTORE_PORT="${SESSIONPLUS_FIRESTORE_PORT:-8085}"
 
@@ -36,6 +39,15 @@ _firestore_install() {
   cp "$src/package-lock.json" "$dir/installed.package-lock.json"
 }
 
+# _firestore_export_launcher exports the launcher and its packages, if
+# installed.
+_firestore_export_launcher() {
+  local nm="$SESSIONPLUS_CACHE_DIR/firestore-emulator/node_modules"
+  [ -d "$nm" ] || return 0
+  export SESSIONPLUS_FIRESTORE_LAUNCHER="$ROOT/tools/firestore-emulator/server.js"
+  export SESSIONPLUS_FIRESTORE_NODE_PATH="$nm"
+}
+
 # _firestore_settled PID PORT succeeds once PORT answers or PID has exited.
 _firestore_settled() { port_open "$2" || ! kill -0 "$1" 2>/dev/null; }
 
@@ -44,12 +56,14 @@ start_backend_firestore() {
   export SESSIONPLUS_FIRESTORE_PROJECT="${SESSIONPLUS_FIRESTORE_PROJECT:-sessionplus-test}"
   if port_open "$FIRESTORE_PORT"; then
     echo "something already listens on $FIRESTORE_EMULATOR_HOST: using it as the Firestore emulator"
+    _firestore_export_launcher
     return 0
   fi
   if ! _firestore_install; then
     echo "firestore: cannot install the emulator" >&2
     return 1
   fi
+  _firestore_export_launcher
   local dir="$SESSIONPLUS_RUN_DIR/firestore"
   mkdir -p "$dir" || return 1
   local log="$dir/emulator.log"

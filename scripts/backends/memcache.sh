@@ -1,7 +1,8 @@
 # Memcached for the memcache driver's tests: two instances on loopback, so
 # that the tests see keys spread over several servers. Sourced by
 # scripts/test after scripts/lib.sh; start_backend_memcache exports
-# SESSIONPLUS_MEMCACHE_ADDRS.
+# SESSIONPLUS_MEMCACHE_ADDRS, and SESSIONPLUS_MEMCACHED_BIN, the memcached
+# binary, with which the reliability tests start servers of their own.
 
 # Ports of the two instances.
 MEMCACHE_PORTS=(11311 11312)
@@ -17,6 +18,7 @@ memcache_answers() (
 
 start_backend_memcache() {
   apt_install memcached
+  SESSIONPLUS_MEMCACHED_BIN=$(command -v memcached) && export SESSIONPLUS_MEMCACHED_BIN
   # The package's own service, if any, listens on 11211 and is left alone.
   local dir="$SESSIONPLUS_RUN_DIR/memcache" addrs=() port log pid
   mkdir -p "$dir"

@@ -10,7 +10,9 @@
 #
 # A port on which something already answers is used as it is and never
 # stopped (a developer may run a real mongod there); the server this run
-# starts is stopped by PID when the run ends. Exports SESSIONPLUS_MONGODB_URL.
+# starts is stopped by PID when the run ends. Exports SESSIONPLUS_MONGODB_URL,
+# and SESSIONPLUS_FERRETDB_BIN, the launcher's binary (when built), with which
+# the reliability tests start servers of their own.
 # To run the driver's tests against a real MongoDB instead, set
 # SESSIONPLUS_MONGODB_URL yourself and run go test ./drivers/mongo/.
 
@@ -70,7 +72,12 @@ _mongodb_start() {
 # CI=true a server that cannot be started fails the run; otherwise the tests
 # that need it skip.
 start_backend_mongodb() {
-  if ! _mongodb_start; then
+  local failed=0
+  _mongodb_start || failed=1
+  if [ -x "$SESSIONPLUS_CACHE_DIR/ferretdb-$FERRETDB_VERSION" ]; then
+    export SESSIONPLUS_FERRETDB_BIN="$SESSIONPLUS_CACHE_DIR/ferretdb-$FERRETDB_VERSION"
+  fi
+  if [ "$failed" -ne 0 ]; then
     if [ "${CI:-}" = true ]; then
       echo "mongodb: the server could not be started; under CI=true that fails the run" >&2
       return 1

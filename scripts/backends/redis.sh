@@ -7,7 +7,9 @@
 # (so a developer can keep servers running between runs); every server this
 # run starts is stopped by PID when the run ends. Exports, for the servers
 # that are up, SESSIONPLUS_REDIS_URL, SESSIONPLUS_REDIS_SENTINEL_ADDRS (with
-# SESSIONPLUS_REDIS_SENTINEL_MASTER) and SESSIONPLUS_REDIS_CLUSTER_ADDRS.
+# SESSIONPLUS_REDIS_SENTINEL_MASTER) and SESSIONPLUS_REDIS_CLUSTER_ADDRS, and
+# SESSIONPLUS_REDIS_SERVER_BIN, the redis-server binary, with which the
+# reliability tests start servers of their own.
 
 REDIS_PORT=6390
 REDIS_SENTINEL_PORT=26390
@@ -124,6 +126,7 @@ start_backend_redis() {
     echo "redis: could not install redis-server and redis-tools" >&2
     failed=1
   else
+    SESSIONPLUS_REDIS_SERVER_BIN=$(command -v redis-server) && export SESSIONPLUS_REDIS_SERVER_BIN
     if _redis_start_standalone; then
       _redis_start_sentinel || failed=1
     else

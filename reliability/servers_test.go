@@ -1,0 +1,583 @@
+package reliability
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// The tests start server instances of their own, on loopback ports of
+// their own, so that they can stop and restart them without disturbing the
+// servers of scripts/test that other packages' tests use. The binaries come
+// from these variables, which scripts/backends/*.sh export; without one the
+// usual place is tried (PATH, the build cache of scripts/test, the source
+// tree), and if nothing is found the test skips, or fails under CI=true.
+const (
+	envRedisBin          = "SESSIONPLUS_REDIS_SERVER_BIN"    // redis-server
+	envMemcachedBin      = "SESSIONPLUS_MEMCACHED_BIN"       // memcached
+	envFerretDBBin       = "SESSIONPLUS_FERRETDB_BIN"        // the launcher of tools/ferretdb, built by scripts/backends/mongodb.sh
+	envFirestoreLauncher = "SESSIONPLUS_FIRESTORE_LAUNCHER"  // tools/firestore-emulator/server.js
+	envFirestoreNodePath = "SESSIONPLUS_FIRESTORE_NODE_PATH" // its node_modules
+)
+
+// serverKinds are the server-side backends the fault tests run against.
+var serverKinds = []string{"redis", "redis-cluster", "memcache", "mongodb", "firestore"}
+
+// persistent reports whether a kind's data survives a restart of its
+// server: Redis runs with an append-only file fsynced at every write,
+// FerretDB keeps SQLite files; memcached and the Firestore emulator keep
+// everything in memory.
+func persistent(kind string) bool {
+	return kind == "redis" || kind == "redis-cluster" || kind == "mongodb"
+}
+
+// moduleRoot is the module's root directory (the tests run in reliability/).
+func moduleRoot() string {
+	d, err := filepath.Abs("..")
+	if err != nil {
+		return ".."
+	}
+	return d
+}
+
+// cacheDir is scripts/test's build cache.
+func cacheDir() string {
+	if d := os.Getenv("SESSIONPLUS_CACHE_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join(moduleRoot(), ".cache")
+}
+
+// findFile returns the value of env, or the first of the fallbacks that is
+// an existing file; "" if none is.
+func findFile(env string, fallbacks ...string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	for _, f := range fallbacks {
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			if p, err := exec.LookPath(f); err == nil {
+				return p
+			}
+			continue
+		}
+		if st, err := os.Stat(f); err == nil && !st.IsDir() {
+			return f
+		}
+	}
+	return ""
+}
+
+// proc is one server process that the tests start, kill and restart with
+// the same arguments and data directory.
+type proc struct {
+	name    string
+	bin     string
+	args    []string
+	env     []string
+	logPath string
+	addr    string // 127.0.0.1:port
+	ready   func(ctx context.Context, addr string) error
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start starts the process and waits until it is ready.
+func (p *proc) start() error {
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(f, "--- %s: starting %s %s\n", time.Now().Format(time.RFC3339Nano), p.bin, strings.Join(p.args, " "))
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = append(os.Environ(), p.env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// The server dies with the test binary, even if the binary is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", p.name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		f.Close()
+		close(done)
+	}()
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, time.Second)
+		err := p.ready(rctx, p.addr)
+		rcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("%s exited at start:\n%s", p.name, tail(p.logPath))
+		case <-ctx.Done():
+			p.kill()
+			return fmt.Errorf("%s not ready after 30 s (%v):\n%s", p.name, err, tail(p.logPath))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// kill kills the process with SIGKILL, as a crash would, and waits until it
+// has exited.
+func (p *proc) kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	<-done
+}
+
+// running reports whether the process is alive.
+func (p *proc) running() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// tail returns the end of a log file.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// tcpReady succeeds once addr accepts connections.
+func tcpReady(ctx context.Context, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// redisReady succeeds once a Redis at addr answers PING.
+func redisReady(ctx context.Context, addr string) error {
+	return ask(ctx, addr, "PING\r\n", "+PONG")
+}
+
+// memcachedReady succeeds once a memcached at addr answers "version".
+func memcachedReady(ctx context.Context, addr string) error {
+	return ask(ctx, addr, "version\r\n", "VERSION ")
+}
+
+// ask sends req to addr and checks that the first line of the answer starts
+// with want.
+func ask(ctx context.Context, addr, req, want string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, want) {
+		return fmt.Errorf("answer %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+var (
+	portMu    sync.Mutex
+	portTaken = map[int]bool{}
+)
+
+// freePort returns a loopback port that nothing listens on, from a range
+// below Linux's ephemeral ports; with bus, port+10000 (a Redis Cluster
+// node's bus port) is free too.
+func freePort(t testing.TB, bus bool) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 500 {
+		p := 12000 + rand.IntN(10000)
+		if portTaken[p] || portTaken[p+10000] || !portFree(p) || (bus && !portFree(p+10000)) {
+			continue
+		}
+		portTaken[p] = true
+		if bus {
+			portTaken[p+10000] = true
+		}
+		return p
+	}
+	t.Fatal("no free loopback port found")
+	return 0
+}
+
+func portFree(p int) bool {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// instance is one backend of the tests' own: one or more server processes.
+type instance struct {
+	kind  string
+	dir   string
+	procs []*proc
+	// settle, if set, runs after every process has (re)started, until the
+	// backend serves (a Redis Cluster: until every node says
+	// cluster_state:ok).
+	settle func(ctx context.Context) error
+
+	mu sync.Mutex // held while the instance is killed or restarted
+}
+
+// addrs returns the addresses of the instance's servers.
+func (in *instance) addrs() []string {
+	out := make([]string, len(in.procs))
+	for i, p := range in.procs {
+		out[i] = p.addr
+	}
+	return out
+}
+
+// kill kills every process of the instance, returning when the last one
+// has exited.
+func (in *instance) kill() {
+	var wg sync.WaitGroup
+	for _, p := range in.procs {
+		wg.Go(p.kill)
+	}
+	wg.Wait()
+}
+
+// restart starts every process again, with the same arguments and data
+// directories, and waits until the backend serves.
+func (in *instance) restart() error {
+	var errs []error
+	for _, p := range in.procs {
+		if p.running() {
+			continue
+		}
+		if err := p.start(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if in.settle != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return in.settle(ctx)
+	}
+	return nil
+}
+
+// healthy reports whether every process runs.
+func (in *instance) healthy() bool {
+	for _, p := range in.procs {
+		if !p.running() {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	srvMu     sync.Mutex
+	instances = map[string]*instance{}
+	baseDir   string
+)
+
+// runDir returns the directory of the servers' data and logs, made once.
+func runDir(t testing.TB) string {
+	t.Helper()
+	if baseDir == "" {
+		d, err := os.MkdirTemp(os.Getenv("SESSIONPLUS_RUN_DIR"), "reliability-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		baseDir = d
+	}
+	return baseDir
+}
+
+// available reports whether the binaries of kind's server can be found,
+// without starting it.
+func available(kind string) bool {
+	switch kind {
+	case "memory":
+		return true
+	case "redis", "redis-cluster":
+		return findFile(envRedisBin, "redis-server") != ""
+	case "memcache":
+		return findFile(envMemcachedBin, "memcached", "/usr/bin/memcached") != ""
+	case "mongodb":
+		return findFile(envFerretDBBin, filepath.Join(cacheDir(), "ferretdb-v1.24.2")) != ""
+	case "firestore":
+		np := os.Getenv(envFirestoreNodePath)
+		if np == "" {
+			np = filepath.Join(cacheDir(), "firestore-emulator/node_modules")
+		}
+		_, err := os.Stat(np)
+		return err == nil && findFile("SESSIONPLUS_NODE_BIN", "node") != "" &&
+			findFile(envFirestoreLauncher, filepath.Join(moduleRoot(), "tools/firestore-emulator/server.js")) != ""
+	}
+	return false
+}
+
+// need returns the running instance of kind, starting it the first time.
+// It skips the test, or fails it under CI=true, when the server's binary is
+// missing.
+func need(t testing.TB, kind string) *instance {
+	t.Helper()
+	srvMu.Lock()
+	defer srvMu.Unlock()
+	if in := instances[kind]; in != nil {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if !in.healthy() {
+			if err := in.restart(); err != nil {
+				t.Fatalf("%s: restarting the server a test left down: %v", kind, err)
+			}
+		}
+		return in
+	}
+	dir := filepath.Join(runDir(t), kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var in *instance
+	switch kind {
+	case "redis":
+		bin := findFile(envRedisBin, "redis-server")
+		if bin == "" {
+			missing(t, "redis-server not found (%s)", envRedisBin)
+		}
+		in = &instance{kind: kind, dir: dir, procs: []*proc{redisProc(t, bin, dir, false)}}
+	case "redis-cluster":
+		bin := findFile(envRedisBin, "redis-server")
+		if bin == "" {
+			missing(t, "redis-server not found (%s)", envRedisBin)
+		}
+		in = &instance{kind: kind, dir: dir}
+		for range 3 {
+			in.procs = append(in.procs, redisProc(t, bin, dir, true))
+		}
+		in.settle = func(ctx context.Context) error { return clusterOK(ctx, in.addrs()) }
+	case "memcache":
+		bin := findFile(envMemcachedBin, "memcached", "/usr/bin/memcached")
+		if bin == "" {
+			missing(t, "memcached not found (%s)", envMemcachedBin)
+		}
+		in = &instance{kind: kind, dir: dir}
+		for range 2 {
+			in.procs = append(in.procs, memcachedProc(t, bin, dir))
+		}
+	case "mongodb":
+		bin := findFile(envFerretDBBin, filepath.Join(cacheDir(), "ferretdb-v1.24.2"))
+		if bin == "" {
+			missing(t, "the FerretDB launcher was not found (%s; scripts/backends/mongodb.sh builds it)", envFerretDBBin)
+		}
+		port := freePort(t, false)
+		d := filepath.Join(dir, strconv.Itoa(port))
+		in = &instance{kind: kind, dir: dir, procs: []*proc{{
+			name: "ferretdb:" + strconv.Itoa(port), bin: bin,
+			args:    []string{"-listen", "127.0.0.1:" + strconv.Itoa(port), "-data", filepath.Join(d, "data")},
+			logPath: d + ".log", addr: "127.0.0.1:" + strconv.Itoa(port), ready: tcpReady,
+		}}}
+	case "firestore":
+		script := findFile(envFirestoreLauncher, filepath.Join(moduleRoot(), "tools/firestore-emulator/server.js"))
+		nodePath := os.Getenv(envFirestoreNodePath)
+		if nodePath == "" {
+			nodePath = filepath.Join(cacheDir(), "firestore-emulator/node_modules")
+		}
+		node := findFile("SESSIONPLUS_NODE_BIN", "node")
+		if script == "" || node == "" {
+			missing(t, "the Firestore emulator's launcher or node was not found (%s)", envFirestoreLauncher)
+		}
+		if _, err := os.Stat(nodePath); err != nil {
+			missing(t, "the Firestore emulator's npm packages were not found at %s (%s)", nodePath, envFirestoreNodePath)
+		}
+		port := freePort(t, false)
+		in = &instance{kind: kind, dir: dir, procs: []*proc{{
+			name: "firestore-emulator:" + strconv.Itoa(port), bin: node,
+			args:    []string{script, "127.0.0.1:" + strconv.Itoa(port)},
+			env:     []string{"NODE_PATH=" + nodePath},
+			logPath: filepath.Join(dir, strconv.Itoa(port)+".log"), addr: "127.0.0.1:" + strconv.Itoa(port), ready: tcpReady,
+		}}}
+	default:
+		t.Fatalf("unknown backend kind %q", kind)
+	}
+	for _, p := range in.procs {
+		if err := os.MkdirAll(filepath.Dir(p.logPath), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.start(); err != nil {
+			in.kill()
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	if kind == "redis-cluster" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := createCluster(ctx, in.addrs()); err != nil {
+			in.kill()
+			t.Fatalf("redis-cluster: %v", err)
+		}
+	}
+	instances[kind] = in
+	return in
+}
+
+// redisProc describes a redis-server that keeps its data in an append-only
+// file fsynced at every write, so that a killed server loses nothing.
+func redisProc(t testing.TB, bin, dir string, cluster bool) *proc {
+	port := freePort(t, cluster)
+	d := filepath.Join(dir, strconv.Itoa(port))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", d,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no", "--logfile", ""}
+	if cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
+	}
+	return &proc{
+		name: "redis-server:" + strconv.Itoa(port), bin: bin, args: args,
+		logPath: filepath.Join(d, "redis.log"), addr: "127.0.0.1:" + strconv.Itoa(port), ready: redisReady,
+	}
+}
+
+// memcachedProc describes a memcached (in memory: a restart loses its data).
+func memcachedProc(t testing.TB, bin, dir string) *proc {
+	port := freePort(t, false)
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root") // memcached refuses to run as root without -u
+	}
+	return &proc{
+		name: "memcached:" + strconv.Itoa(port), bin: bin, args: args,
+		logPath: filepath.Join(dir, strconv.Itoa(port)+".log"), addr: "127.0.0.1:" + strconv.Itoa(port), ready: memcachedReady,
+	}
+}
+
+// createCluster makes a three-master Redis Cluster of fresh nodes, as
+// redis-cli --cluster create does: a config epoch each, a third of the
+// slots each, and a MEET of the others.
+func createCluster(ctx context.Context, addrs []string) error {
+	ranges := [][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
+	for i, a := range addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: a})
+		err := c.Do(ctx, "CLUSTER", "SET-CONFIG-EPOCH", i+1).Err()
+		if err == nil {
+			err = c.ClusterAddSlotsRange(ctx, ranges[i][0], ranges[i][1]).Err()
+		}
+		if err == nil && i > 0 {
+			host, port, _ := net.SplitHostPort(addrs[0])
+			err = c.ClusterMeet(ctx, host, port).Err()
+		}
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("node %s: %w", a, err)
+		}
+	}
+	return clusterOK(ctx, addrs)
+}
+
+// clusterOK waits until every node says cluster_state:ok and knows all the
+// others.
+func clusterOK(ctx context.Context, addrs []string) error {
+	var last error
+	for {
+		last = nil
+		for _, a := range addrs {
+			c := goredis.NewClient(&goredis.Options{Addr: a})
+			info, err := c.ClusterInfo(ctx).Result()
+			c.Close()
+			switch {
+			case err != nil:
+				last = fmt.Errorf("node %s: %w", a, err)
+			case !strings.Contains(info, "cluster_state:ok"):
+				last = fmt.Errorf("node %s: cluster_state is not ok", a)
+			case !strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", len(addrs))):
+				last = fmt.Errorf("node %s does not know all %d nodes yet", a, len(addrs))
+			}
+			if last != nil {
+				break
+			}
+		}
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster not ready: %w", last)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stopServers kills every instance the tests started and removes their
+// data (SESSIONPLUS_KEEP_RUN_DIR keeps it).
+func stopServers() {
+	srvMu.Lock()
+	defer srvMu.Unlock()
+	for _, in := range instances {
+		in.kill()
+	}
+	if baseDir != "" && os.Getenv("SESSIONPLUS_KEEP_RUN_DIR") == "" {
+		os.RemoveAll(baseDir)
+	}
+}
