@@ -565,19 +565,19 @@ func TestNearExpiry(t *testing.T) {
 	}
 }
 
-// TestConcurrentRevive needs transaction isolation: when a record has
-// expired, concurrent field-level writes each read it, see it expired and
-// decide, in a transaction, to replace it or to update it. With isolation
-// the first replaces it and the others update the new record, so every
-// field lands. The emulator that scripts/test runs
-// (@firestore-emulator/server) has no isolation: several writers see the
-// expired record and each replaces it, so fields are lost there. The test
-// runs when SESSIONPLUS_FIRESTORE_ISOLATED=1 says that FIRESTORE_EMULATOR_HOST
-// (or the default credentials' project) is the official emulator or real
-// Firestore.
+// TestConcurrentRevive needs preconditions that Firestore enforces: when a
+// record has expired, concurrent field-level writes each read it, see it
+// expired, and delete it (with a last-update-time precondition) before
+// creating a fresh one; the writers that lose the race see AlreadyExists or
+// a failed precondition and update the new record instead, so every field
+// lands. The emulator that scripts/test runs (@firestore-emulator/server)
+// ignores update-time preconditions: a writer may delete the record another
+// has just created, so fields are lost there. The test runs when
+// SESSIONPLUS_FIRESTORE_ISOLATED=1 says that FIRESTORE_EMULATOR_HOST (or the
+// default credentials' project) is the official emulator or real Firestore.
 func TestConcurrentRevive(t *testing.T) {
 	if os.Getenv("SESSIONPLUS_FIRESTORE_ISOLATED") != "1" {
-		t.Skip("needs transaction isolation, which the emulator of scripts/test does not have; " +
+		t.Skip("needs enforced update-time preconditions, which the emulator of scripts/test does not have; " +
 			"set SESSIONPLUS_FIRESTORE_ISOLATED=1 against the official emulator or a real project")
 	}
 	c := newClient(t)
