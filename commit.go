@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -278,25 +279,24 @@ func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
 		expiry := now.Add(lifetime)
 		set := p.values
 		if perm {
-			set = cloneWith(p.values, reservedPermanent, []byte{1})
+			set = maps.Clone(p.values)
+			if set == nil {
+				set = map[string][]byte{}
+			}
+			set[reservedPermanent] = []byte{1}
 		}
 		v, err := c.store.Save(ctx, "", Update{Set: set, Expiry: expiry, Replace: true})
 		if err != nil {
 			return p.fail("save", err)
 		}
-		v = withHint(v, hint{permanent: perm, due: now.Add(keepAliveInterval(lifetime))})
-		return p.afterSaveValue(v, perm, expiry, now)
+		h := hint{permanent: perm, due: now.Add(keepAliveInterval(lifetime))}
+		o := p.afterSaveValue(withHint(v, h), perm, expiry, now)
+		if o.err == nil {
+			p.token, p.hint, p.hintOK = v, h, true
+		}
+		return o
 	}
 	return outcome{}
-}
-
-func cloneWith(m map[string][]byte, k string, v []byte) map[string][]byte {
-	out := make(map[string][]byte, len(m)+1)
-	for key, val := range m {
-		out[key] = val
-	}
-	out[k] = v
-	return out
 }
 
 // afterSave records a successful server-side save under id and returns the
@@ -329,9 +329,6 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	}
 	// The request's state now is what was saved.
 	p.in, p.exists, p.expiry, p.permanent = value, true, expiry, perm
-	if c.client {
-		p.token, p.hint, p.hintOK = splitHint(value)
-	}
 	p.state, p.dirty, p.newID, p.deleteOld = ready, nil, false, false
 	return outcome{cookie: c.cookieLine(value, maxAge, expires)}
 }

@@ -3,6 +3,7 @@ package sessionplus
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -115,24 +116,7 @@ func structKeys(p any) []string {
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
 		panic("sessionplus: DecodeOptions needs a pointer to a struct")
 	}
-	t = t.Elem()
-	keys := make([]string, 0, t.NumField())
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		keys = append(keys, name)
-	}
-	slices.Sort(keys)
-	return keys
+	return slices.Sorted(maps.Keys(structFields(p)))
 }
 
 // describeDecodeError turns a mapstructure error into `key "x": expected
