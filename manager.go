@@ -37,6 +37,21 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	return &Manager{confs: confs, router: r, logger: logger, now: time.Now}, nil
 }
 
+// NewOrUse returns m when it is not nil, after checking that cfg does not
+// also configure sessions (Sessions, SecretKeys and Registry configure a
+// Manager, so they must then be empty); otherwise it returns New(ctx, cfg).
+// Middleware adapters whose Config takes either a built Manager or the
+// sessions use it, so that the rule lives in one place.
+func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
+	if m == nil {
+		return New(ctx, cfg)
+	}
+	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil {
+		return nil, ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys and Registry must be empty (they configure the Manager)")
+	}
+	return m, nil
+}
+
 // Close closes the stores that drivers opened for the manager (those that
 // implement io.Closer); clients the caller passed in stay open.
 func (m *Manager) Close() error {

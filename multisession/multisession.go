@@ -145,13 +145,7 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	if config.Context == nil {
 		config.Context = context.Background()
 	}
-	if config.Manager != nil {
-		if config.Sessions != nil || config.SecretKeys != nil || config.Registry != nil {
-			return nil, sessionplus.ConfigErrorf("sessionplus: multisession Config.Manager is set, so Sessions, SecretKeys and Registry must be empty (they configure the Manager)")
-		}
-		return config.middleware(config.Manager), nil
-	}
-	m, err := sessionplus.New(config.Context, sessionplus.Config{
+	m, err := sessionplus.NewOrUse(config.Context, config.Manager, sessionplus.Config{
 		Sessions:   config.Sessions,
 		SecretKeys: config.SecretKeys,
 		Logger:     config.Logger,
