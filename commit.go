@@ -162,9 +162,7 @@ func (p *Part) commit(ctx context.Context, now time.Time) outcome {
 		return outcome{}
 	}
 	if p.conf.client {
-		// Encoding a cookie is local work: a deadline that a slow backend
-		// of another session used up must not fail it.
-		return p.commitClient(context.WithoutCancel(ctx), now)
+		return p.commitClient(now)
 	}
 	return p.commitServer(ctx, now)
 }
@@ -253,15 +251,28 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 	return outcome{}
 }
 
-func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
+// detachedCtx returns the request's context without its cancellation, for
+// encoding and decoding client-side sessions at save: that is local work,
+// and a deadline that a slow backend of another session used up must not
+// fail it. Made on first use, on the request's goroutine.
+func (s *Session) detachedCtx() context.Context {
+	if s.detached == nil {
+		s.detached = context.WithoutCancel(s.ctx)
+	}
+	return s.detached
+}
+
+// commitClient saves a client-side part. It runs on the request's own
+// goroutine (never concurrently with another client-side part).
+func (p *Part) commitClient(now time.Time) outcome {
 	c := p.conf
 	perm := p.s.permanentOf(p)
 	lifetime := c.lifetimeOf(perm)
+	if p.in != "" && !p.changed() && p.state == unread && p.hintOK && now.Before(p.hint.due) && perm == p.hint.permanent {
+		return outcome{} // untouched, and no keep-alive due: not even decoded
+	}
 	if p.in != "" && !p.changed() && p.state == unread {
-		if p.hintOK && now.Before(p.hint.due) && perm == p.hint.permanent {
-			return outcome{} // untouched, and no keep-alive due: not even decoded
-		}
-		p.read(ctx) // local: decodes the cookie
+		p.read(p.s.detachedCtx()) // local: decodes the cookie
 		if p.state == failed {
 			return outcome{}
 		}
@@ -285,7 +296,7 @@ func (p *Part) commitClient(ctx context.Context, now time.Time) outcome {
 			}
 			set[reservedPermanent] = []byte{1}
 		}
-		v, err := c.store.Save(ctx, "", Update{Set: set, Expiry: expiry, Replace: true})
+		v, err := c.store.Save(p.s.detachedCtx(), "", Update{Set: set, Expiry: expiry, Replace: true})
 		if err != nil {
 			return p.fail("save", err)
 		}

@@ -21,10 +21,13 @@ import (
 // empty session. A session whose read failed is never written back in this
 // request, so a failure cannot wipe what a user has stored.
 type Session struct {
-	m      *Manager
-	ctx    context.Context
-	header http.Header
-	err    error // set for a session that is Unavailable
+	m   *Manager
+	ctx context.Context
+	// detached is ctx without its cancellation, for encoding client-side
+	// sessions at save; made on first use.
+	detached context.Context
+	header   http.Header
+	err      error // set for a session that is Unavailable
 
 	mu      sync.Mutex
 	parts   []*Part
