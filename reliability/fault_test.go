@@ -280,7 +280,7 @@ func testServerRestart(t *testing.T, kind string) {
 	if a.panics.Load() != 0 {
 		t.Errorf("%d panics", a.panics.Load())
 	}
-	if s.errDuring == 0 {
+	if s.errDuring+s.errAround == 0 {
 		t.Errorf("no request failed while the server was down: the fault was not injected")
 	}
 	report(t, "backend", kind, "data kept over the restart", !lost,
@@ -385,7 +385,10 @@ func testHang(t *testing.T, kind string) {
 	for _, v := range s.violations {
 		t.Error(v)
 	}
-	if s.errDuring == 0 {
+	// A request counts as "during" only when its whole deadline fell in the
+	// hang; on a loaded machine the server-session workers' requests can
+	// all straddle its edges, so the fault shows in either count.
+	if s.errDuring+s.errAround == 0 {
 		t.Errorf("no request failed while the backend hung: the fault was not injected")
 	}
 	report(t, "backend", kind, "requests served", a.served.Load(), "failures injected", fmt.Sprintf("%d proxy(ies) hung for %v", len(b.via), f.end.Sub(f.start).Round(time.Millisecond)),
