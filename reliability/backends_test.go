@@ -26,6 +26,7 @@ import (
 	"google.golang.org/api/iterator"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sessionplus/sessionplus"
@@ -197,8 +198,14 @@ func (emulatorCreds) RequireTransportSecurity() bool { return false }
 // FIRESTORE_EMULATOR_HOST names), closed when the test ends.
 func firestoreClient(t testing.TB, addr string) *gfirestore.Client {
 	t.Helper()
+	// As drivers/firestore's doc advises for a client passed in: reconnect
+	// within a second (gRPC's default backoff grows to two minutes).
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(emulatorCreds{}))
+		grpc.WithPerRPCCredentials(emulatorCreds{}),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,19 @@
 // Errors never show the token: in Firestore's messages, which name the
 // document, it is replaced by "<token>".
 //
+// # Reconnecting
+//
+// gRPC waits ever longer between attempts to reach a server that went away
+// (up to two minutes by default), and sessions stay unavailable meanwhile.
+// The client the driver builds from project_id caps that wait at one
+// second. For a client passed in "client", dial it the same way:
+//
+//	grpc.WithConnectParams(grpc.ConnectParams{
+//		Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+//	})
+//
+// (with option.WithGRPCDialOption for firestore.NewClient).
+//
 // # Constructor
 //
 // [New] builds a store from a client without the registry, for wiring in
