@@ -196,7 +196,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 	case p.changed() && (p.newID || !p.exists):
 		// A new session, or a new id for the whole record.
 		id := newID()
-		u := Update{Set: p.values, Expiry: expiry, Replace: true}
+		u := Update{Kind: Create, Set: p.values, Expiry: expiry}
 		if _, err := c.store.Save(ctx, storageKey(c.keyPrefix, id, c.hashIDs), u); err != nil {
 			return p.fail("save", err)
 		}
@@ -209,7 +209,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 
 	case p.changed():
 		// A field-level write of what changed.
-		u := Update{Expiry: expiry}
+		u := Update{Kind: Write, Expiry: expiry}
 		for f := range p.dirty {
 			if b, ok := p.values[f]; ok {
 				if u.Set == nil {
@@ -234,7 +234,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 	case p.idOK && (!now.Before(p.idc.due) || perm != p.permanent):
 		// Untouched, but the keep-alive is due (or the lifetime changed):
 		// move the expiry without reading the record.
-		_, err := c.store.Save(ctx, oldKey, Update{Expiry: expiry})
+		_, err := c.store.Save(ctx, oldKey, Update{Kind: Touch, Expiry: expiry})
 		if errors.Is(err, ErrNotFound) {
 			p.afterDelete()
 			return outcome{cookie: p.expired()}
@@ -296,7 +296,7 @@ func (p *Part) commitClient(now time.Time) outcome {
 			}
 			set[reservedPermanent] = []byte{1}
 		}
-		v, err := c.store.Save(p.s.detachedCtx(), "", Update{Set: set, Expiry: expiry, Replace: true})
+		v, err := c.store.Save(p.s.detachedCtx(), "", Update{Kind: Create, Set: set, Expiry: expiry})
 		if err != nil {
 			return p.fail("save", err)
 		}

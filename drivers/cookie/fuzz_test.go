@@ -51,15 +51,11 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add([]byte{1, 0xfe, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		rec, err := st.Load(ctx, signRaw(t, "session", key1, payload))
-		if err != nil {
-			if !errors.Is(err, sessionplus.ErrNotFound) {
-				t.Fatalf("Load = %v, want nil or an error wrapping ErrNotFound", err)
-			}
-			return
-		}
-		if !rec.Expiry.After(time.Now()) {
-			t.Fatalf("Load returned a record that expired at %v", rec.Expiry)
+		// Any record may come back (the root package checks its expiry),
+		// or an error wrapping ErrNotFound, never another error or a panic.
+		_, err := st.Load(ctx, signRaw(t, "session", key1, payload))
+		if err != nil && !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Fatalf("Load = %v, want nil or an error wrapping ErrNotFound", err)
 		}
 	})
 }
@@ -76,7 +72,7 @@ func FuzzRoundTrip(f *testing.F) {
 	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	f.Fuzz(func(t *testing.T, name1 string, value1 []byte, name2 string, value2 []byte) {
 		want := map[string][]byte{name1: value1, name2: value2}
-		value, err := st.Save(ctx, "", sessionplus.Update{Set: want, Expiry: exp, Replace: true})
+		value, err := st.Save(ctx, "", sessionplus.Update{Kind: sessionplus.Create, Set: want, Expiry: exp})
 		if errors.Is(err, sessionplus.ErrCookieTooLarge) {
 			return
 		}

@@ -28,11 +28,15 @@
 //		})
 //	}
 //
-// The cases cover what the root package depends on: a round trip of binary
-// values and of the expiry (to the second), Replace, field-level writes and
-// keep-alives as [sessionplus.Update] describes them, large values, many
-// fields, odd field names and odd tokens, [sessionplus.ErrNotFound] for
-// unknown, expired and deleted records, canceled contexts, and concurrent
+// The cases cover what the root package depends on, and send the store
+// exactly what the root package sends (see [sessionplus.Update]): a round
+// trip of binary values and of the expiry (to the second), the three kinds
+// [sessionplus.Create], [sessionplus.Write] and [sessionplus.Touch], large
+// values, many fields, odd field names and odd tokens,
+// [sessionplus.ErrNotFound] for unknown, expired and deleted records, for a
+// Write or Touch of a record that is gone and for a Delete of one, a
+// deterministic interleaving of a log-out with a request in flight (A
+// reads, B deletes, A writes: the record must stay gone), and concurrent
 // use. A store that passes needs no other tests of these semantics; its own
 // tests cover only its options and what is specific to its backend.
 //
@@ -44,7 +48,7 @@
 //
 // A stateless (client-side) store, such as the secure_cookie one, keeps the
 // record in the value Save returns. For it the suite loads that value rather
-// than the token it saved under, saves only with Update.Replace, keeps the
+// than the token it saved under, saves only with [sessionplus.Create], keeps the
 // records within a cookie's size, and does not expect Delete to revoke a
 // record. A harness whose store implements [sessionplus.ClientSide] must
 // report the same answer from Stateless.

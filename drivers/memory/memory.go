@@ -36,9 +36,6 @@ var _ sessionplus.Store = (*Store)(nil)
 // minSweepWrites is the fewest writes between two sweeps of a small store.
 const minSweepWrites = 64
 
-// errExpired is returned for a record found past its expiry.
-var errExpired = fmt.Errorf("%w (expired)", sessionplus.ErrNotFound)
-
 // entry is one stored record. Its values map and byte slices are never
 // modified once stored: a write stores a new map, so Load can copy an
 // entry's values outside the lock.
@@ -70,18 +67,14 @@ func (s *Store) Len() int {
 
 // Load returns a copy of the record stored under token. It returns an error
 // wrapping [sessionplus.ErrNotFound] if there is none or if its expiry has
-// passed, and ctx.Err() if ctx is done.
-func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, err
-	}
+// passed.
+func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error) {
 	now := time.Now()
 	s.mu.Lock()
 	e, ok := s.records[token]
 	if ok && !now.Before(e.expiry) {
 		delete(s.records, token)
-		s.mu.Unlock()
-		return sessionplus.Record{}, errExpired
+		ok = false
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -90,71 +83,53 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	return sessionplus.Record{Values: cloneValues(e.values), Expiry: e.expiry}, nil
 }
 
-// Save applies u to the record under token as [sessionplus.Update]
-// describes, and returns token. A record whose new expiry has already passed
-// is removed rather than stored. A keep-alive of a record that is missing or
-// expired returns an error wrapping [sessionplus.ErrNotFound]. If ctx is
-// done, Save changes nothing and returns ctx.Err().
-func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
+// Save applies u to the record under token as [sessionplus.Kind] describes,
+// and returns token. A Write or Touch of a record that is missing or
+// expired changes nothing and returns [sessionplus.ErrNotFound].
+func (s *Store) Save(_ context.Context, token string, u sessionplus.Update) (string, error) {
 	set := cloneValues(u.Set) // copied before taking the lock
 	now := time.Now()
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.records[token]
-	live := ok && now.Before(old.expiry)
-
 	var values map[string][]byte
 	switch {
-	case u.Replace:
+	case u.Kind == sessionplus.Create:
 		values = set
-	case u.IsKeepAlive():
-		if !live {
-			if ok {
-				delete(s.records, token)
-				return "", errExpired
-			}
-			return "", sessionplus.ErrNotFound
-		}
+	case !ok || !now.Before(old.expiry):
+		delete(s.records, token)
+		return "", sessionplus.ErrNotFound
+	case u.Kind == sessionplus.Touch:
 		values = old.values
-	case live:
-		// A field-level write: fields in Del go, then fields in Set are
-		// written, so a field named in both ends up set.
+	case u.Kind == sessionplus.Write:
+		// Stored values are never modified in place (Load copies outside
+		// the lock): a write stores a new map.
 		values = maps.Clone(old.values)
 		for _, name := range u.Del {
 			delete(values, name)
 		}
 		maps.Copy(values, set)
 	default:
-		// A field-level write to a missing or expired record creates it
-		// from Set alone: fields of an expired record never come back.
-		values = set
+		return "", fmt.Errorf("memory: unknown kind of save %v", u.Kind)
 	}
-
-	if now.Before(u.Expiry) {
-		if s.records == nil {
-			s.records = make(map[string]entry)
-		}
-		s.records[token] = entry{values: values, expiry: u.Expiry}
-	} else {
-		delete(s.records, token)
+	if s.records == nil {
+		s.records = make(map[string]entry)
 	}
+	s.records[token] = entry{values: values, expiry: u.Expiry}
 	s.wrote(now)
 	return token, nil
 }
 
-// Delete removes the record under token. Deleting an unknown token returns
-// nil. If ctx is done, Delete changes nothing and returns ctx.Err().
-func (s *Store) Delete(ctx context.Context, token string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// Delete removes the record under token. It returns
+// [sessionplus.ErrNotFound] if there was none.
+func (s *Store) Delete(_ context.Context, token string) error {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.records[token]; !ok {
+		return sessionplus.ErrNotFound
+	}
 	delete(s.records, token)
 	s.wrote(now)
 	return nil

@@ -98,28 +98,12 @@ func TestZeroValue(t *testing.T) {
 	if _, err := st.Load(ctx, "x"); !errors.Is(err, sessionplus.ErrNotFound) {
 		t.Fatalf("Load from a zero Store: %v, want ErrNotFound", err)
 	}
-	u := sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour), Replace: true}
+	u := sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)}
 	if _, err := st.Save(ctx, "x", u); err != nil {
 		t.Fatalf("Save to a zero Store: %v", err)
 	}
 	if _, err := st.Load(ctx, "x"); err != nil {
 		t.Fatalf("Load after Save to a zero Store: %v", err)
-	}
-}
-
-// TestPastExpiryStoresNothing shows that a record saved already expired
-// takes no memory.
-func TestPastExpiryStoresNothing(t *testing.T) {
-	st := memory.New()
-	ctx := t.Context()
-	for i := range 100 {
-		u := sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(-time.Second), Replace: true}
-		if _, err := st.Save(ctx, fmt.Sprint(i), u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := st.Len(); n != 0 {
-		t.Fatalf("Len() = %d after saving only expired records, want 0", n)
 	}
 }
 
@@ -131,7 +115,7 @@ func TestReclaim(t *testing.T) {
 	ctx := t.Context()
 	expiry := time.Now().Add(500 * time.Millisecond)
 	for i := range n {
-		u := sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: expiry, Replace: true}
+		u := sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: expiry}
 		if _, err := st.Save(ctx, fmt.Sprintf("short-%d", i), u); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +127,7 @@ func TestReclaim(t *testing.T) {
 	}
 
 	// Keep writing one live record, polling Len until only it is left.
-	live := sessionplus.Update{Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(time.Hour), Replace: true}
+	live := sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(time.Hour)}
 	deadline := time.Now().Add(10 * time.Second)
 	writes := 0
 	for st.Len() > 1 {
@@ -169,7 +153,7 @@ func TestReclaimDistinctKeys(t *testing.T) {
 	const n = 1000
 	st := memory.New()
 	ctx := t.Context()
-	short := sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(50 * time.Millisecond), Replace: true}
+	short := sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(50 * time.Millisecond)}
 	for i := range n {
 		if _, err := st.Save(ctx, fmt.Sprintf("short-%d", i), short); err != nil {
 			t.Fatal(err)
@@ -181,7 +165,7 @@ func TestReclaimDistinctKeys(t *testing.T) {
 
 	// Sweeps come at most n writes apart, so 2n writes of new live records
 	// leave only those.
-	live := sessionplus.Update{Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(time.Hour), Replace: true}
+	live := sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(time.Hour)}
 	for i := range 2 * n {
 		if _, err := st.Save(ctx, fmt.Sprintf("live-%d", i), live); err != nil {
 			t.Fatal(err)
@@ -196,7 +180,7 @@ func TestReclaimDistinctKeys(t *testing.T) {
 func BenchmarkStore(b *testing.B) {
 	ctx := context.Background()
 	values := map[string][]byte{"user": []byte("alice"), "cart": make([]byte, 512)}
-	replace := sessionplus.Update{Set: values, Expiry: time.Now().Add(time.Hour), Replace: true}
+	replace := sessionplus.Update{Kind: sessionplus.Create, Set: values, Expiry: time.Now().Add(time.Hour)}
 
 	b.Run("Save", func(b *testing.B) {
 		st := memory.New()
@@ -224,7 +208,7 @@ func BenchmarkStore(b *testing.B) {
 		if _, err := st.Save(ctx, "tok", replace); err != nil {
 			b.Fatal(err)
 		}
-		u := sessionplus.Update{Set: map[string][]byte{"n": []byte("1")}, Expiry: time.Now().Add(time.Hour)}
+		u := sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"n": []byte("1")}, Expiry: time.Now().Add(time.Hour)}
 		for b.Loop() {
 			if _, err := st.Save(ctx, "tok", u); err != nil {
 				b.Fatal(err)
