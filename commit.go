@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -54,7 +53,7 @@ func (s *Session) Commit() error {
 
 func (s *Session) saveLocked() error {
 	now := s.m.now()
-	s.inherit = s.inherited()
+	s.inherit = s.perm == nil && s.startsNew() && s.inheritedLocked()
 	var buf [8]outcome
 	outs := buf[:0]
 	if len(s.parts) > len(buf) {
@@ -101,46 +100,82 @@ func (s *Session) commitConcurrently(outs []outcome, now time.Time) {
 	wg.Wait()
 }
 
-// permanentOf returns whether p is permanent after this request: as
-// SetPermanent said, or as its cookie said, or, for a session the browser
-// does not hold yet, as the browser's other sessions say (see inherited).
+// permanentOf returns whether p is permanent after this request, as the
+// server decided: as SetPermanent said in this request; or else as the
+// terms of the session the browser holds say (for a server-side session the
+// flag its storage key binds, for a client-side one the flag inside its
+// authenticated record); or, for a session the browser starts now, whether
+// a session it holds is permanent (see inheritedLocked).
 func (s *Session) permanentOf(p *Part) bool {
 	switch {
 	case s.perm != nil:
 		return *s.perm
-	case p.held():
+	case p.conf.client && p.exists:
 		return p.permanent
+	case !p.conf.client && p.idOK && !p.newID:
+		return p.idc.permanent
 	}
 	return s.inherit
 }
 
-// held reports whether the browser holds a live cookie of p: as read, or,
-// for a client-side session not read, as its hint says.
-func (p *Part) held() bool {
-	if !p.conf.client {
-		return p.idOK
-	}
-	if p.state == unread {
-		return p.hintOK
-	}
-	return p.exists
-}
-
-// inherited reports whether a session the browser holds is permanent, so
-// that a session it starts in a later request is permanent too. The caller
-// holds s.mu.
-func (s *Session) inherited() bool {
+// startsNew reports whether the save starts a session the browser does not
+// hold, which then takes its permanence from the others.
+func (s *Session) startsNew() bool {
 	for _, p := range s.parts {
-		if p.held() && p.permanent {
+		if p.state == ready && p.changed() && len(p.values) > 0 && !p.exists {
 			return true
 		}
 	}
 	return false
 }
 
+// inheritedLocked reports whether a session the browser holds is permanent,
+// by what the server decided: a client-side session is decoded for it (a
+// local step), a server-side one whose cookie claims it is read (the claim
+// is only trusted once its storage key proved to hold a record). Only a
+// request that starts a new session asks. The caller holds s.mu.
+func (s *Session) inheritedLocked() bool {
+	var claims [4]*Part
+	server := claims[:0]
+	for _, p := range s.parts {
+		switch {
+		case p.conf.client && p.in != "" && (!p.hintOK || p.hint.permanent):
+			p.read(s.detachedCtx())
+			if p.exists && p.permanent {
+				return true
+			}
+		case !p.conf.client && p.idOK && !p.newID && p.idc.permanent:
+			server = append(server, p)
+		}
+	}
+	s.readAll(server) // a part that fails to read claims nothing
+	for _, p := range server {
+		if p.exists {
+			return true
+		}
+	}
+	return false
+}
+
+// held reports whether the browser holds a cookie of p that may name a live
+// session.
+func (p *Part) held() bool {
+	if p.conf.client {
+		return p.in != ""
+	}
+	return p.idOK
+}
+
 // changed reports whether p has changes to write.
 func (p *Part) changed() bool {
 	return len(p.dirty) > 0 || p.newID || p.deleteOld
+}
+
+// moving reports whether SetPermanent changed the permanence of the stored
+// server-side session: its record then moves to the storage key of its new
+// terms.
+func (p *Part) moving() bool {
+	return !p.conf.client && p.idOK && !p.newID && p.s.perm != nil && *p.s.perm != p.idc.permanent
 }
 
 // needsIO reports whether committing a server-side part may reach its
@@ -149,7 +184,7 @@ func (p *Part) needsIO(now time.Time) bool {
 	if p.state == failed {
 		return false
 	}
-	return p.changed() || (p.idOK && (now.After(p.idc.due) || p.s.permanentOf(p) != p.permanent))
+	return p.changed() || p.moving() || (p.idOK && !now.Before(p.idc.due))
 }
 
 // commit saves one part. It touches only p, so parts commit concurrently.
@@ -171,19 +206,38 @@ func (p *Part) fail(op string, err error) outcome {
 	return outcome{err: &StoreError{Session: p.conf.name, Type: p.conf.typ, Op: op, Err: err}}
 }
 
+// ended handles a session that another request ended (log-out, login,
+// revocation) or that expired while this request was in flight: what this
+// request changed is dropped, as the session it changed no longer exists,
+// and no cookie is sent, so that the cookie the ending request sent stays
+// in the browser. It is logged, never reported as a failure.
+func (p *Part) ended(ctx context.Context, op string) outcome {
+	c := p.conf
+	p.s.m.logger.WarnContext(ctx, "sessionplus: the session was ended by another request while this one was in flight; this request's changes to it were dropped",
+		"session", c.name, "type", c.typ, "op", op)
+	p.afterDelete()
+	return outcome{}
+}
+
 func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 	c := p.conf
-	perm := p.s.permanentOf(p)
-	expiry := now.Add(c.lifetimeOf(perm))
 	oldKey := ""
 	if p.idOK {
-		oldKey = storageKey(c.keyPrefix, p.idc.id, c.hashIDs)
+		oldKey = storageKey(c.keyPrefix, p.idc, c.hashIDs)
+	}
+	move := p.moving()
+	if move {
+		// The record moves whole: read it if the handler did not.
+		if p.read(ctx); p.state == failed {
+			return p.fail("save", fmt.Errorf("%w, so its new lifetime was not applied: %w", ErrLoadFailed, p.loadErr))
+		}
+		move = p.exists
 	}
 	switch {
 	case p.changed() && len(p.values) == 0:
 		// Emptied, cleared or destroyed: delete the record, expire the cookie.
 		if oldKey != "" && (p.deleteOld || p.exists) {
-			if err := c.store.Delete(ctx, oldKey); err != nil {
+			if err := c.del(ctx, oldKey); err != nil && !errors.Is(err, ErrNotFound) {
 				return p.fail("delete", err)
 			}
 		}
@@ -193,23 +247,47 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		return outcome{}
 
-	case p.changed() && (p.newID || !p.exists):
-		// A new session, or a new id for the whole record.
-		id := newID()
-		u := Update{Kind: Create, Set: p.values, Expiry: expiry}
-		if _, err := c.store.Save(ctx, storageKey(c.keyPrefix, id, c.hashIDs), u); err != nil {
+	case move || (p.changed() && (p.newID || !p.exists)):
+		// A new session; or the whole record under a new id (Regenerate),
+		// or under the key of its new terms (a change of permanence), which
+		// keeps the session's creation time and so its absolute deadline.
+		perm := p.s.permanentOf(p)
+		created := unixSec(now)
+		if move {
+			created = p.idc.created
+		}
+		deadline := c.deadline(perm, created, now)
+		if !deadline.After(now) {
+			return p.endedByAbsolute(ctx, oldKey)
+		}
+		idc := idCookie{id: newID(), permanent: perm, created: created}
+		key := storageKey(c.keyPrefix, idc, c.hashIDs)
+		if _, err := c.save(ctx, key, Update{Kind: Create, Set: p.values, Expiry: deadline}); err != nil {
 			return p.fail("save", err)
 		}
-		if p.deleteOld && oldKey != "" {
-			if err := c.store.Delete(ctx, oldKey); err != nil {
+		if oldKey != "" && (p.deleteOld || move) {
+			err := c.del(ctx, oldKey)
+			if p.carry && (errors.Is(err, ErrNotFound) || !now.Before(p.expiry)) {
+				// The record this one copies was ended meanwhile: so is
+				// its copy.
+				if err := c.del(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {
+					return p.fail("delete", fmt.Errorf("the copy of a session that another request ended: %w", err))
+				}
+				return p.ended(ctx, "create")
+			}
+			if err != nil && !errors.Is(err, ErrNotFound) {
 				return p.fail("delete", fmt.Errorf("old id after moving the session to a new one: %w", err))
 			}
 		}
-		return p.afterSave(id, perm, expiry, now)
+		return p.afterSave(idc, deadline, now)
 
 	case p.changed():
-		// A field-level write of what changed.
-		u := Update{Kind: Write, Expiry: expiry}
+		// A field-level write of what changed, under the same terms.
+		deadline := c.deadline(p.idc.permanent, p.idc.created, now)
+		if !deadline.After(now) {
+			return p.endedByAbsolute(ctx, oldKey)
+		}
+		u := Update{Kind: Write, Expiry: deadline}
 		for f := range p.dirty {
 			if b, ok := p.values[f]; ok {
 				if u.Set == nil {
@@ -221,23 +299,37 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 			}
 		}
 		slices.Sort(u.Del)
-		if _, err := c.store.Save(ctx, oldKey, u); err != nil {
+		if _, err := c.save(ctx, oldKey, u); errors.Is(err, ErrNotFound) {
+			return p.ended(ctx, "write")
+		} else if err != nil {
 			return p.fail("save", err)
 		}
-		return p.afterSave(p.idc.id, perm, expiry, now)
+		return p.afterSave(p.idc, deadline, now)
 
 	case p.in != "" && !p.idOK, p.state == ready && !p.exists && p.in != "":
 		// A malformed, forged, unknown or expired id: forget the cookie.
 		p.afterDelete()
 		return outcome{cookie: p.expired()}
 
-	case p.idOK && (!now.Before(p.idc.due) || perm != p.permanent):
-		// Untouched, but the keep-alive is due (or the lifetime changed):
-		// move the expiry without reading the record.
-		_, err := c.store.Save(ctx, oldKey, Update{Kind: Touch, Expiry: expiry})
+	case p.idOK && !now.Before(p.idc.due):
+		// Untouched, but the keep-alive is due: move the expiry without
+		// reading the record. The terms come from the cookie, and its
+		// storage key binds them: under edited terms there is no record
+		// to keep alive.
+		deadline := c.deadline(p.idc.permanent, p.idc.created, now)
+		if !deadline.After(now) {
+			return p.endedByAbsolute(ctx, oldKey)
+		}
+		_, err := c.save(ctx, oldKey, Update{Kind: Touch, Expiry: deadline})
 		if errors.Is(err, ErrNotFound) {
+			// Expired on its own: forget the cookie. Otherwise another
+			// request ended it, and its response carries the cookie the
+			// browser should keep.
 			p.afterDelete()
-			return outcome{cookie: p.expired()}
+			if !now.Before(c.naturalEnd(p.idc)) {
+				return outcome{cookie: p.expired()}
+			}
+			return outcome{}
 		}
 		if err != nil {
 			// The request needed nothing from this session: a failed
@@ -246,10 +338,30 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 				"session", c.name, "type", c.typ, "error", err.Error())
 			return outcome{}
 		}
-		return p.afterSave(p.idc.id, perm, expiry, now)
+		return p.afterSave(p.idc, deadline, now)
 	}
 	return outcome{}
 }
+
+// endedByAbsolute ends a session whose absolute lifetime has passed: its
+// record goes (best effort: its own expiry is at that deadline anyway), its
+// cookie is expired, and what this request changed is dropped.
+func (p *Part) endedByAbsolute(ctx context.Context, oldKey string) outcome {
+	if oldKey != "" {
+		if err := p.conf.del(ctx, oldKey); err != nil && !errors.Is(err, ErrNotFound) {
+			p.s.m.logger.WarnContext(ctx, "sessionplus: deleting a session past its absolute lifetime failed",
+				"session", p.conf.name, "type", p.conf.typ, "error", err.Error())
+		}
+	}
+	p.afterDelete()
+	if p.in != "" {
+		return outcome{cookie: p.expired()}
+	}
+	return outcome{}
+}
+
+// unixSec returns t to the second, as cookies carry times.
+func unixSec(t time.Time) time.Time { return time.Unix(t.Unix(), 0) }
 
 // detachedCtx returns the request's context without its cancellation, for
 // encoding and decoding client-side sessions at save: that is local work,
@@ -266,56 +378,77 @@ func (s *Session) detachedCtx() context.Context {
 // goroutine (never concurrently with another client-side part).
 func (p *Part) commitClient(now time.Time) outcome {
 	c := p.conf
-	perm := p.s.permanentOf(p)
-	lifetime := c.lifetimeOf(perm)
-	if p.in != "" && !p.changed() && p.state == unread && p.hintOK && now.Before(p.hint.due) && perm == p.hint.permanent {
-		return outcome{} // untouched, and no keep-alive due: not even decoded
+	if p.in != "" && !p.changed() && p.state == unread && p.hintOK && now.Before(p.hint.due) &&
+		(p.s.perm == nil || *p.s.perm == p.hint.permanent) {
+		// Untouched, and by the hint nothing is due: not even decoded. The
+		// hint can only skip work; every save below takes its terms from
+		// the authenticated record.
+		return outcome{}
 	}
-	if p.in != "" && !p.changed() && p.state == unread {
+	if p.in != "" && p.state == unread {
 		p.read(p.s.detachedCtx()) // local: decodes the cookie
 		if p.state == failed {
 			return outcome{}
 		}
 	}
-	switch {
-	case p.changed() && len(p.values) == 0, p.in != "" && !p.exists && !p.changed():
+	if p.changed() && len(p.values) == 0 || p.in != "" && !p.exists && !p.changed() {
 		// Emptied, or a tampered, garbage or expired cookie: expire it.
 		p.afterDelete()
 		if p.in != "" {
 			return outcome{cookie: p.expired()}
 		}
 		return outcome{}
-	case p.changed(), p.exists && (perm != p.permanent ||
-		!now.Before(p.expiry.Add(-c.lifetimeOf(p.permanent)).Add(keepAliveInterval(c.lifetimeOf(p.permanent))))):
-		expiry := now.Add(lifetime)
-		set := p.values
-		if perm {
-			set = maps.Clone(p.values)
-			if set == nil {
-				set = map[string][]byte{}
-			}
-			set[reservedPermanent] = []byte{1}
-		}
-		v, err := c.store.Save(p.s.detachedCtx(), "", Update{Kind: Create, Set: set, Expiry: expiry})
-		if err != nil {
-			return p.fail("save", err)
-		}
-		h := hint{permanent: perm, due: now.Add(keepAliveInterval(lifetime))}
-		o := p.afterSaveValue(withHint(v, h), perm, expiry, now)
-		if o.err == nil {
-			p.token, p.hint, p.hintOK = v, h, true
-		}
-		return o
 	}
-	return outcome{}
+	perm := p.s.permanentOf(p)
+	if !p.changed() && !(p.exists && (perm != p.permanent || p.clientKeepAliveDue(now))) {
+		return outcome{}
+	}
+	created := unixSec(now)
+	if p.exists {
+		created = p.created
+	}
+	deadline := c.deadline(perm, created, now)
+	if !deadline.After(now) {
+		return p.endedByAbsolute(p.s.detachedCtx(), "")
+	}
+	// The terms travel inside the encrypted record, under names no user
+	// field can have.
+	p.values[reservedCreated] = strconv.AppendInt(nil, created.Unix(), 10)
+	if perm {
+		p.values[reservedPermanent] = []byte{1}
+	}
+	v, err := c.save(p.s.detachedCtx(), "", Update{Kind: Create, Set: p.values, Expiry: deadline})
+	delete(p.values, reservedCreated)
+	delete(p.values, reservedPermanent)
+	if err != nil {
+		return p.fail("save", err)
+	}
+	h := hint{permanent: perm, due: c.nextDue(perm, deadline, now)}
+	o := p.afterSaveValue(withHint(v, h), perm, deadline, now)
+	if o.err == nil {
+		p.token, p.hint, p.hintOK, p.created = v, h, true, created
+	}
+	return o
 }
 
-// afterSave records a successful server-side save under id and returns the
-// cookie that carries it.
-func (p *Part) afterSave(id string, perm bool, expiry, now time.Time) outcome {
+// clientKeepAliveDue reports whether an unchanged client-side session that
+// was read is due to be saved again with a later expiry: a keep-alive
+// interval after its last save, unless its absolute deadline caps it.
+func (p *Part) clientKeepAliveDue(now time.Time) bool {
 	c := p.conf
-	idc := idCookie{id: id, permanent: perm, due: now.Add(keepAliveInterval(c.lifetimeOf(perm)))}
-	o := p.afterSaveValue(idc.encode(c.name, c.signKeys), perm, expiry, now)
+	if c.absolute > 0 && !p.expiry.Before(p.created.Add(c.absolute).Add(-time.Second)) {
+		return false // capped: a new save could not move it
+	}
+	lt := c.lifetimeOf(p.permanent)
+	return !now.Before(p.expiry.Add(-lt).Add(keepAliveInterval(lt)))
+}
+
+// afterSave records a successful server-side save of the session with the
+// terms of idc and returns the cookie that carries it.
+func (p *Part) afterSave(idc idCookie, expiry, now time.Time) outcome {
+	c := p.conf
+	idc.due = c.nextDue(idc.permanent, expiry, now)
+	o := p.afterSaveValue(idc.encode(c.name, c.signKeys), idc.permanent, expiry, now)
 	if o.err == nil {
 		p.idc, p.idOK = idc, true
 	}
@@ -334,23 +467,28 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	var expires time.Time
 	switch {
 	case perm:
-		expires, maxAge = expiry, max(int(expiry.Sub(now)/time.Second), 1)
+		expires = expiry
 	case c.maxAge > 0:
-		expires, maxAge = now.Add(c.maxAge), int(c.maxAge/time.Second)
+		expires = now.Add(c.maxAge)
+		if expires.After(expiry) && c.absolute > 0 {
+			expires = expiry // no cookie outlives the absolute deadline
+		}
+	}
+	if !expires.IsZero() {
+		maxAge = max(int(expires.Sub(now)/time.Second), 1)
 	}
 	// The request's state now is what was saved.
-	p.in, p.exists, p.expiry, p.permanent = value, true, expiry, perm
-	p.state, p.dirty, p.newID, p.deleteOld = ready, nil, false, false
+	p.in, p.exists, p.found, p.expiry, p.permanent = value, true, true, expiry, perm
+	p.state, p.dirty, p.newID, p.deleteOld, p.carry = ready, nil, false, false, false
 	return outcome{cookie: c.cookieLine(value, maxAge, expires)}
 }
 
 // afterDelete records that p holds nothing in its backend any more.
 func (p *Part) afterDelete() {
 	p.state, p.exists, p.idOK = ready, false, false
-	p.dirty, p.newID, p.deleteOld = nil, false, false
-	if p.values == nil {
-		p.values = map[string][]byte{}
-	}
+	p.dirty, p.newID, p.deleteOld, p.carry = nil, false, false, false
+	p.values = map[string][]byte{}
+	p.set = nil
 }
 
 // expired returns the Set-Cookie line that deletes p's cookie from the

@@ -58,6 +58,7 @@ type sessionConf struct {
 	maxAge            time.Duration // 0: a browser-session cookie
 	sameSite          http.SameSite
 	lifetime, permLtm time.Duration
+	absolute          time.Duration // 0: no absolute lifetime
 	keyPrefix         string
 	hashIDs           bool
 	signKeys          [][]byte // derived keys of use_signer; nil without it
@@ -97,6 +98,39 @@ func (c *sessionConf) lifetimeOf(permanent bool) time.Duration {
 	return c.lifetime
 }
 
+// deadline returns the expiry of a session with the given terms saved at
+// now: its idle lifetime from now, but never past its absolute lifetime
+// from created.
+func (c *sessionConf) deadline(permanent bool, created, now time.Time) time.Time {
+	d := now.Add(c.lifetimeOf(permanent))
+	if c.absolute > 0 {
+		if end := created.Add(c.absolute); end.Before(d) {
+			return end
+		}
+	}
+	return d
+}
+
+// nextDue returns when the keep-alive of a session saved at now until
+// deadline is due: a keep-alive interval later, or at the deadline when the
+// absolute lifetime capped it (a keep-alive could not move it).
+func (c *sessionConf) nextDue(permanent bool, deadline, now time.Time) time.Time {
+	lt := c.lifetimeOf(permanent)
+	if deadline.Before(now.Add(lt)) {
+		return deadline
+	}
+	return now.Add(keepAliveInterval(lt))
+}
+
+// naturalEnd returns when the record of a server-side session with the
+// terms and due time of idc would have expired had no other request ended
+// it: a lifetime after its last save, or at its absolute deadline.
+func (c *sessionConf) naturalEnd(idc idCookie) time.Time {
+	lt := c.lifetimeOf(idc.permanent)
+	saved := idc.due.Add(-keepAliveInterval(lt))
+	return c.deadline(idc.permanent, idc.created, saved)
+}
+
 // keepAliveInterval is how long after a save or keep-alive the next
 // keep-alive of an unchanged session is due: a tenth of its lifetime, at
 // most an hour. A session therefore lives between 90% and 100% of its
@@ -118,6 +152,7 @@ type commonOptions struct {
 	CookieSameSite    any            `mapstructure:"cookie_samesite"`
 	Lifetime          *time.Duration `mapstructure:"session_lifetime"`
 	PermanentLifetime *time.Duration `mapstructure:"session_permanent_lifetime"`
+	AbsoluteLifetime  *time.Duration `mapstructure:"session_absolute_lifetime"`
 	KeyPrefix         *string        `mapstructure:"key_prefix"`
 	UseSigner         bool           `mapstructure:"use_signer"`
 	HashIDs           *bool          `mapstructure:"hash_ids"`
@@ -289,6 +324,12 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 			return nil, bad("session_permanent_lifetime", "expected at least one second, got %v", *co.PermanentLifetime)
 		}
 		c.permLtm = *co.PermanentLifetime
+	}
+	if co.AbsoluteLifetime != nil {
+		if *co.AbsoluteLifetime < time.Second {
+			return nil, bad("session_absolute_lifetime", "expected at least one second, got %v (omit it for no absolute lifetime)", *co.AbsoluteLifetime)
+		}
+		c.absolute = *co.AbsoluteLifetime
 	}
 	if co.KeyPrefix != nil {
 		if !validKeyPrefix(*co.KeyPrefix) {

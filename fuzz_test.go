@@ -10,7 +10,7 @@ import (
 // use_signer is one the keys signed.
 func FuzzParseIDCookie(f *testing.F) {
 	keys := [][]byte{DeriveKey([]byte(strings.Repeat("f", 32)), "session id signer")}
-	good := idCookie{id: newID(), permanent: true, due: time.Unix(1_900_000_000, 0)}
+	good := idCookie{id: newID(), permanent: true, created: time.Unix(1_800_000_000, 0), due: time.Unix(1_900_000_000, 0)}
 	f.Add(good.encode("s", keys), true)
 	f.Add(good.encode("s", nil), false)
 	f.Add("", true)

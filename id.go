@@ -32,57 +32,75 @@ func validID(id string) bool {
 	return err == nil && n == 32
 }
 
-// storageKey is the key a server-side record of id is stored under:
-// prefix + ":" + the SHA-256 of the id, so that a leaked database holds no
-// usable session id, or the id itself when hashing is turned off.
-func storageKey(prefix, id string, hash bool) string {
+// storageKey is the key a server-side record is stored under: prefix + ":"
+// + the SHA-256 of the id and of its lifetime terms (permanent or not, and
+// when it was created), so that a leaked database holds no usable session
+// id; or, with hashing turned off, the id and the terms themselves.
+//
+// The terms are part of the key, not of the record, and that is what lets
+// the server trust them without reading the record: a cookie whose
+// permanent flag or creation time was edited names a key under which
+// nothing is stored, so its keep-alive and its writes find nothing (both
+// create nothing), and its read starts a fresh session.
+func storageKey(prefix string, c idCookie, hash bool) string {
+	var b strings.Builder
+	b.Grow(idLen + 16)
+	b.WriteString(c.id)
+	b.WriteByte('.')
+	c.writeTerms(&b)
 	if !hash {
-		return prefix + ":" + id
+		return prefix + ":" + b.String()
 	}
-	sum := sha256.Sum256([]byte(id))
+	sum := sha256.Sum256([]byte(b.String()))
 	return prefix + ":" + b64.EncodeToString(sum[:])
 }
 
 // idCookie is what the cookie of a server-side session carries: the id, the
-// permanent flag and when the next keep-alive is due, so that an untouched
-// session can be kept alive without reading it.
+// terms of its lifetime (the permanent flag and the creation time, which
+// the storage key binds), and when the next keep-alive is due, so that an
+// untouched session can be kept alive without reading it.
 //
-// Its form is "<id>.<p|s><due, base 36 Unix seconds>", followed by
-// ".<HMAC-SHA256 of cookie name, id and the rest>" under use_signer.
+// Its form is "<id>.<p|s><created>.<due>", times in base 36 Unix seconds,
+// followed by ".<HMAC-SHA256 of cookie name and the rest>" under
+// use_signer. The due time is not bound to anything: editing it only makes
+// the session's own keep-alive come sooner or later.
 type idCookie struct {
 	id        string
 	permanent bool
+	created   time.Time
 	due       time.Time
 }
 
-// encodeMeta appends the permanent flag and the due time to b.
-func encodeMeta(b *strings.Builder, permanent bool, due time.Time) {
-	if permanent {
+// writeTerms writes the permanent flag and the creation time.
+func (c idCookie) writeTerms(b *strings.Builder) {
+	if c.permanent {
 		b.WriteByte('p')
 	} else {
 		b.WriteByte('s')
 	}
-	b.WriteString(strconv.FormatInt(due.Unix(), 36))
+	b.WriteString(strconv.FormatInt(c.created.Unix(), 36))
 }
 
-// parseMeta parses what encodeMeta wrote.
-func parseMeta(meta string) (permanent bool, due time.Time, ok bool) {
-	if len(meta) < 2 || (meta[0] != 'p' && meta[0] != 's') {
-		return false, time.Time{}, false
+// parseUnix36 parses a time written as base 36 Unix seconds.
+func parseUnix36(s string) (time.Time, bool) {
+	if s == "" || len(s) > 13 {
+		return time.Time{}, false
 	}
-	n, err := strconv.ParseInt(meta[1:], 36, 64)
+	n, err := strconv.ParseInt(s, 36, 64)
 	if err != nil || n < 0 {
-		return false, time.Time{}, false
+		return time.Time{}, false
 	}
-	return meta[0] == 'p', time.Unix(n, 0), true
+	return time.Unix(n, 0), true
 }
 
 // A client-side session's cookie is the value its store returned followed
-// by "~" and the same keep-alive hint (permanent flag and due time), so that
-// a request that does not touch the session needs no decoding to know that
-// nothing is due. The hint is not authenticated: forging it can only make
-// the session's own keep-alive come sooner or later (the record, with its
-// authenticated expiry and permanent flag, is what counts when read).
+// by "~" and a keep-alive hint: the permanent flag and when the next
+// keep-alive is due, so that a request that does not touch the session
+// needs no decoding to know that nothing is due. The hint is not
+// authenticated and decides nothing: it only lets an untouched cookie go
+// undecoded. Whenever the session is saved again, its lifetime comes from
+// the record inside the cookie, which is signed and encrypted; forging the
+// hint can only make that re-save come sooner or later.
 type hint struct {
 	permanent bool
 	due       time.Time
@@ -94,7 +112,12 @@ func withHint(value string, h hint) string {
 	b.Grow(len(value) + 10)
 	b.WriteString(value)
 	b.WriteByte('~')
-	encodeMeta(&b, h.permanent, h.due)
+	if h.permanent {
+		b.WriteByte('p')
+	} else {
+		b.WriteByte('s')
+	}
+	b.WriteString(strconv.FormatInt(h.due.Unix(), 36))
 	return b.String()
 }
 
@@ -103,24 +126,26 @@ func withHint(value string, h hint) string {
 // session is read to decide.
 func splitHint(v string) (token string, h hint, ok bool) {
 	i := strings.LastIndexByte(v, '~')
-	if i < 0 {
+	if i < 0 || i+2 > len(v) || (v[i+1] != 'p' && v[i+1] != 's') {
 		return v, hint{}, false
 	}
-	perm, due, ok := parseMeta(v[i+1:])
+	due, ok := parseUnix36(v[i+2:])
 	if !ok {
 		return v, hint{}, false
 	}
-	return v[:i], hint{permanent: perm, due: due}, true
+	return v[:i], hint{permanent: v[i+1] == 'p', due: due}, true
 }
 
 // encode returns the cookie value, signed with the first key when signKeys
 // is not empty.
 func (c idCookie) encode(name string, signKeys [][]byte) string {
 	var b strings.Builder
-	b.Grow(idLen + 16 + 44)
+	b.Grow(idLen + 24 + 44)
 	b.WriteString(c.id)
 	b.WriteByte('.')
-	encodeMeta(&b, c.permanent, c.due)
+	c.writeTerms(&b)
+	b.WriteByte('.')
+	b.WriteString(strconv.FormatInt(c.due.Unix(), 36))
 	if len(signKeys) > 0 {
 		body := b.String()
 		b.WriteByte('.')
@@ -133,24 +158,28 @@ func (c idCookie) encode(name string, signKeys [][]byte) string {
 // empty a valid signature under one of them is required. Anything else is
 // rejected: such a cookie starts a new session and its id is never adopted.
 func parseIDCookie(name, v string, signKeys [][]byte) (idCookie, bool) {
-	if len(v) < idLen+3 || v[idLen] != '.' {
+	if len(v) < idLen+5 || v[idLen] != '.' {
 		return idCookie{}, false
 	}
 	id, rest := v[:idLen], v[idLen+1:]
-	meta, sig, signed := strings.Cut(rest, ".")
+	terms, rest, ok := strings.Cut(rest, ".")
+	if !ok || len(terms) < 2 || (terms[0] != 'p' && terms[0] != 's') {
+		return idCookie{}, false
+	}
+	dueS, sig, signed := strings.Cut(rest, ".")
 	if signed != (len(signKeys) > 0) {
 		return idCookie{}, false
 	}
-	if signed && !verifyIDMAC(signKeys, name, v[:idLen+1+len(meta)], sig) {
+	if signed && !verifyIDMAC(signKeys, name, v[:len(v)-len(sig)-1], sig) {
 		return idCookie{}, false
 	}
-	perm, due, ok := parseMeta(meta)
-	if !validID(id) || !ok {
+	created, ok1 := parseUnix36(terms[1:])
+	due, ok2 := parseUnix36(dueS)
+	if !validID(id) || !ok1 || !ok2 {
 		return idCookie{}, false
 	}
-	return idCookie{id: id, permanent: perm, due: due}, true
+	return idCookie{id: id, permanent: terms[0] == 'p', created: created, due: due}, true
 }
-
 func idMAC(key []byte, name, body string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(name))

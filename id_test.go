@@ -1,6 +1,7 @@
 package sessionplus
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,24 +26,38 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-func TestStorageKeyHashesID(t *testing.T) {
-	id := newID()
-	k := storageKey("session", id, true)
-	if !strings.HasPrefix(k, "session:") || strings.Contains(k, id) {
-		t.Fatalf("hashed key %q holds the id or lacks the prefix", k)
+func TestStorageKeyHashesIDAndTerms(t *testing.T) {
+	c := idCookie{id: newID(), created: time.Unix(1_800_000_000, 0), due: time.Unix(1_800_000_100, 0)}
+	k := storageKey("session", c, true)
+	if !strings.HasPrefix(k, "session:") || strings.Contains(k, c.id) || len(k) != len("session:")+43 {
+		t.Fatalf("hashed key %q holds the id, lacks the prefix, or is not 43 characters after it", k)
 	}
-	if k != storageKey("session", id, true) {
+	if k != storageKey("session", c, true) {
 		t.Fatal("storage key is not deterministic")
 	}
-	if got := storageKey("p", id, false); got != "p:"+id {
-		t.Fatalf("unhashed key = %q", got)
+	later := c
+	later.due = c.due.Add(time.Hour)
+	if storageKey("session", later, true) != k {
+		t.Error("the due time changed the storage key: a keep-alive would lose the session")
+	}
+	// Each term the cookie carries is bound: editing it names another key.
+	perm, older := c, c
+	perm.permanent = true
+	older.created = c.created.Add(-time.Second)
+	for what, e := range map[string]idCookie{"the permanent flag": perm, "the creation time": older} {
+		if storageKey("session", e, true) == k {
+			t.Errorf("editing %s kept the storage key", what)
+		}
+	}
+	if got, want := storageKey("p", c, false), "p:"+c.id+".s"+strconv.FormatInt(c.created.Unix(), 36); got != want {
+		t.Fatalf("unhashed key = %q, want %q", got, want)
 	}
 }
 
 func TestIDCookie(t *testing.T) {
 	keys := [][]byte{DeriveKey([]byte(strings.Repeat("k", 32)), "session id signer")}
 	old := [][]byte{DeriveKey([]byte(strings.Repeat("o", 32)), "session id signer")}
-	c := idCookie{id: newID(), permanent: true, due: time.Unix(1_900_000_000, 0)}
+	c := idCookie{id: newID(), permanent: true, created: time.Unix(1_800_000_000, 0), due: time.Unix(1_900_000_000, 0)}
 
 	for _, signKeys := range [][][]byte{nil, keys} {
 		v := c.encode("session", signKeys)
@@ -65,11 +80,16 @@ func TestIDCookie(t *testing.T) {
 	if _, ok := parseIDCookie("session", c.encode("session", old), append(keys, old...)); !ok {
 		t.Error("a cookie signed with an older key was refused during rotation")
 	}
-	tampered := strings.Replace(signed, ".p", ".s", 1)
-	if _, ok := parseIDCookie("session", tampered, keys); ok {
-		t.Error("a signed cookie whose permanent flag was changed was accepted")
+	for what, tampered := range map[string]string{
+		"permanent flag": strings.Replace(signed, ".p", ".s", 1),
+		"creation time":  strings.Replace(signed, ".p", ".p0", 1),
+		"due time":       c.id + ".p" + strconv.FormatInt(c.created.Unix(), 36) + ".0" + signed[strings.LastIndexByte(signed, '.'):],
+	} {
+		if _, ok := parseIDCookie("session", tampered, keys); ok {
+			t.Errorf("a signed cookie whose %s was changed was accepted", what)
+		}
 	}
-	for _, bad := range []string{"", ".", strings.Repeat("A", 43), c.id + ".x1", c.id + ".p", c.id + ".p-1", c.id + ".p1.", "x" + signed} {
+	for _, bad := range []string{"", ".", strings.Repeat("A", 43), c.id + ".x1", c.id + ".p", c.id + ".p-1", c.id + ".p1.", c.id + ".p1", c.id + ".p1.-2", c.id + ".1.2", "x" + signed} {
 		if _, ok := parseIDCookie("session", bad, nil); ok {
 			t.Errorf("parseIDCookie accepted %q", bad)
 		}

@@ -96,6 +96,7 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
 		parts, ptrs = make([]Part, 0, len(m.confs)), make([]*Part, 0, len(m.confs))
 	}
 	cookies := r.Header["Cookie"]
+	var now time.Time
 	for _, c := range m.confs {
 		parts = append(parts, Part{s: s, conf: c})
 		p := &parts[len(parts)-1]
@@ -104,10 +105,16 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
 			p.in = v
 			if c.client {
 				p.token, p.hint, p.hintOK = splitHint(v)
-				p.permanent = p.hint.permanent
-			} else {
-				p.idc, p.idOK = parseIDCookie(c.name, v, c.signKeys)
-				p.permanent = p.idc.permanent
+				continue
+			}
+			p.idc, p.idOK = parseIDCookie(c.name, v, c.signKeys)
+			if p.idOK && c.absolute > 0 {
+				if now.IsZero() {
+					now = m.now()
+				}
+				// Past its absolute lifetime: a fresh session, whatever the
+				// backend still holds.
+				p.idOK = now.Before(p.idc.created.Add(c.absolute))
 			}
 		}
 	}

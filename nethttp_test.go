@@ -381,7 +381,7 @@ func TestHTTPLoadErrorAnswered503(t *testing.T) {
 		{"cookie_name": "data", "session_fields": "auto"},
 	}, slog.New(slog.DiscardHandler))
 	b := newJarClient(t, serveMuxApp(m))
-	b.jar.SetCookies(b.u, []*http.Cookie{{Name: "session", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0"}})
+	b.jar.SetCookies(b.u, []*http.Cookie{{Name: "session", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0.0"}})
 	if res, body := b.do("GET", "/me"); res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a failed read: %d %q, want 503", res.StatusCode, body)
 	}

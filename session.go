@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,7 +33,7 @@ type Session struct {
 	mu      sync.Mutex
 	parts   []*Part
 	perm    *bool // set by SetPermanent
-	inherit bool  // a session the browser holds is permanent (set at save)
+	inherit bool  // a session the browser holds is permanent (set at a save that starts a session)
 	closed  bool
 	final   error // the result of Commit
 }
@@ -52,8 +53,8 @@ type Part struct {
 	conf *sessionConf
 
 	in     string   // the incoming cookie value, "" without one
-	idc    idCookie // the parsed id cookie of a server-side session
-	idOK   bool     // idc holds a well-formed (and, under use_signer, signed) id
+	idc    idCookie // the parsed id cookie of a server-side session: id and terms
+	idOK   bool     // idc is well-formed (under use_signer, signed) and within its absolute lifetime
 	token  string   // a client-side session's store value (in without the hint)
 	hint   hint     // a client-side session's keep-alive hint
 	hintOK bool     // the incoming cookie of a client-side session had a hint
@@ -61,21 +62,28 @@ type Part struct {
 	state     partState
 	loadErr   error
 	exists    bool // the backend holds the record (server) or the cookie decoded (client)
+	found     bool // the record existed when read in this request (Clear does not reset it)
 	values    map[string][]byte
 	set       map[string]any // values set in this request, returned as they were given
 	expiry    time.Time      // the expiry of the record read
-	permanent bool           // the incoming permanent flag
+	permanent bool           // a client-side record's permanent flag, as read or saved
+	created   time.Time      // a client-side record's creation time, as read or saved
 
 	dirty     map[string]bool // fields set or deleted in this request
 	newID     bool            // the next save writes the whole record under a new id
 	deleteOld bool            // the next save deletes the record of the incoming id
+	carry     bool            // the next save copies the record read (Regenerate): void if it was ended meanwhile
 	lost      bool            // a change was refused because the read failed
 	outLine   string          // the Set-Cookie line of the last save
 }
 
-// reservedPermanent is the field under which a client-side record keeps its
-// permanent flag. Users cannot name a field with a NUL byte.
-const reservedPermanent = "\x00permanent"
+// The fields under which a client-side record keeps its terms: its
+// permanent flag and its creation time (decimal Unix seconds). Users cannot
+// name a field with a NUL byte.
+const (
+	reservedPermanent = "\x00permanent"
+	reservedCreated   = "\x00created"
+)
 
 // usable returns the error every method returns when the session cannot be
 // used. The caller holds s.mu.
@@ -109,28 +117,50 @@ func (p *Part) read(ctx context.Context) {
 	}
 	token := p.token
 	if !c.client {
-		token = storageKey(c.keyPrefix, p.idc.id, c.hashIDs)
+		token = storageKey(c.keyPrefix, p.idc, c.hashIDs)
 	}
-	rec, err := c.store.Load(ctx, token)
+	now := p.s.m.now()
+	rec, err := c.load(ctx, token, now)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		p.state = failed
 		p.loadErr = &StoreError{Session: c.name, Type: c.typ, Op: "load", Err: err}
 		return
 	}
 	p.state = ready
-	if err != nil || !rec.Expiry.After(p.s.m.now()) {
+	if err == nil && c.client {
+		err = p.takeTerms(rec.Values, now)
+	}
+	if err != nil {
 		p.values = map[string][]byte{}
 		return // unknown, expired or tampered: a new session, the id is never adopted
 	}
-	p.exists, p.expiry, p.values = true, rec.Expiry, rec.Values
+	p.exists, p.found, p.expiry, p.values = true, true, rec.Expiry, rec.Values
 	if p.values == nil {
 		p.values = map[string][]byte{}
 	}
-	if c.client {
-		perm, ok := p.values[reservedPermanent]
-		p.permanent = ok && len(perm) == 1 && perm[0] == 1
-		delete(p.values, reservedPermanent)
+}
+
+// takeTerms takes a client-side record's terms out of its values. A record
+// past its absolute lifetime is not found; so is one without a creation
+// time (written by an older version) when an absolute lifetime is set.
+func (p *Part) takeTerms(values map[string][]byte, now time.Time) error {
+	perm, ok := values[reservedPermanent]
+	p.permanent = ok && len(perm) == 1 && perm[0] == 1
+	created, err := strconv.ParseInt(string(values[reservedCreated]), 10, 64)
+	delete(values, reservedPermanent)
+	delete(values, reservedCreated)
+	switch {
+	case err == nil:
+		p.created = time.Unix(created, 0)
+	case p.conf.absolute > 0:
+		return fmt.Errorf("%w (no creation time)", ErrNotFound)
+	default:
+		p.created = unixSec(now)
 	}
+	if a := p.conf.absolute; a > 0 && !now.Before(p.created.Add(a)) {
+		return fmt.Errorf("%w (past its absolute lifetime)", ErrNotFound)
+	}
+	return nil
 }
 
 // readAll reads the given parts, those of server-side sessions concurrently.
@@ -418,7 +448,11 @@ func (s *Session) Clear() error {
 }
 
 // Destroy ends every session of the request, as at log-out: it clears them
-// (see [Session.Clear]) and drops the permanent mark.
+// (see [Session.Clear]) and drops the permanent mark. A server-side session
+// is deleted from its backend, so a copy of its cookie loads nothing any
+// more, also in a request already in flight. A secure_cookie session can
+// only be expired in this browser: a copy of its cookie taken before stays
+// valid until its own expiry.
 func (s *Session) Destroy() error {
 	if err := s.Clear(); err != nil {
 		return err
@@ -433,7 +467,7 @@ func (s *Session) Destroy() error {
 func (p *Part) clearLocked() {
 	p.deleteOld = p.deleteOld || p.idOK || p.exists
 	p.state, p.loadErr, p.lost = ready, nil, false
-	p.exists, p.newID = false, true
+	p.exists, p.newID, p.carry = false, true, false
 	p.values, p.set = map[string][]byte{}, nil
 	p.dirty = map[string]bool{}
 }
@@ -441,7 +475,12 @@ func (p *Part) clearLocked() {
 // SetPermanent marks every session permanent (it then lasts
 // session_permanent_lifetime, and its cookie outlives the browser session)
 // or not permanent (session_lifetime, and a cookie that ends with the
-// browser session unless cookie_max_age is set).
+// browser session unless cookie_max_age is set). Permanence is the
+// server's decision alone: it is kept in the session's record (bound to its
+// storage key, or inside the encrypted cookie), never taken from a cookie
+// byte the browser could edit. A stored server-side session whose
+// permanence changes moves to a new id at save, keeping its absolute
+// deadline.
 func (s *Session) SetPermanent(permanent bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -453,16 +492,17 @@ func (s *Session) SetPermanent(permanent bool) error {
 }
 
 // Permanent reports whether the sessions are permanent: as set in this
-// request, or else whether a session the browser holds is permanent. A
-// session the browser starts after the permanent mark was set (in this
-// request or an earlier one) is permanent too.
+// request, or else whether a session the browser holds is permanent, as its
+// record says (which may read it). A session the browser starts after the
+// permanent mark was set (in this request or an earlier one) is permanent
+// too.
 func (s *Session) Permanent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.perm != nil {
 		return *s.perm
 	}
-	return s.inherited()
+	return s.inheritedLocked()
 }
 
 // Regenerate gives every server-side session a new id and deletes the
@@ -486,7 +526,7 @@ func (s *Session) Regenerate() error {
 	}
 	for _, p := range server {
 		if p.exists {
-			p.newID, p.deleteOld = true, true
+			p.newID, p.deleteOld, p.carry = true, true, true
 		}
 	}
 	return nil
@@ -609,8 +649,8 @@ func (p *Part) Expiry() (time.Time, error) {
 }
 
 // Permanent reports whether this session is permanent: as set in this
-// request, or as its cookie says, or, for a session the browser does not
-// hold yet, as the browser's other sessions say.
+// request, or as its stored record says (which may read it), or, for a
+// session the browser does not hold, as the browser's other sessions say.
 func (p *Part) Permanent() bool {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
@@ -618,9 +658,16 @@ func (p *Part) Permanent() bool {
 		return *p.s.perm
 	}
 	if p.held() {
-		return p.permanent
+		if p.conf.client {
+			p.read(p.s.detachedCtx())
+		} else {
+			p.read(p.s.ctx)
+		}
+		if p.exists {
+			return p.s.permanentOf(p)
+		}
 	}
-	return p.s.inherited()
+	return p.s.inheritedLocked()
 }
 
 // Fields describes the fields the session owns, as configured:

@@ -272,7 +272,7 @@ func TestUnknownIDIsNeverAdopted(t *testing.T) {
 	m := newManager(t, sessions)
 	b := newBrowser()
 	// A well-formed id cookie the backend has never seen (an attacker's plant).
-	planted := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0"
+	planted := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0.0"
 	b.cookies["session"] = planted
 	w, err := b.do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", 1) })
 	if err != nil {
@@ -462,7 +462,7 @@ func TestKeepAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sp.loads != 0 || len(sp.saves) != 1 || !sp.saves[0].IsKeepAlive() {
+	if sp.loads != 0 || len(sp.saves) != 1 || sp.saves[0].Kind != sessionplus.Touch {
 		t.Fatalf("keep-alive of an untouched session: %d reads, saves %+v; want one keep-alive and no read", sp.loads, sp.saves)
 	}
 	if got := sp.saves[0].Expiry.Sub(clk.now()); got != 100*time.Second {
@@ -628,7 +628,7 @@ func TestSignedIDCookie(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := b.cookies["s"]
-	if strings.Count(v, ".") != 2 {
+	if strings.Count(v, ".") != 3 {
 		t.Fatalf("signed id cookie %q has no signature", v)
 	}
 	for _, bad := range []string{v + "x", strings.Replace(v, ".s", ".p", 1), v[:strings.LastIndex(v, ".")]} {

@@ -3,7 +3,9 @@ package sessionplus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -130,6 +132,57 @@ type KeyPrefixChecker interface {
 	CheckKeyPrefix(prefix string) error
 }
 
+// load, save and del call the session's store under the generic rules that
+// [Store] promises drivers: never with a context that is done, a record
+// past its expiry is not found, and the token never appears in an error.
+func (c *sessionConf) load(ctx context.Context, token string, now time.Time) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	rec, err := c.store.Load(ctx, token)
+	if err != nil {
+		return Record{}, redact(err, token)
+	}
+	if !rec.Expiry.After(now) {
+		return Record{}, errExpired
+	}
+	return rec, nil
+}
+
+func (c *sessionConf) save(ctx context.Context, token string, u Update) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	v, err := c.store.Save(ctx, token, u)
+	return v, redact(err, token)
+}
+
+func (c *sessionConf) del(ctx context.Context, token string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return redact(c.store.Delete(ctx, token), token)
+}
+
+var errExpired = fmt.Errorf("%w (expired)", ErrNotFound)
+
+// redact returns err with every occurrence of token in its text replaced,
+// keeping what it wraps.
+func redact(err error, token string) error {
+	if err == nil || len(token) < 8 || !strings.Contains(err.Error(), token) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), token, "<token>"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
 // isClientSide reports whether st keeps its records in the cookie.
 func isClientSide(st Store) bool {
 	cs, ok := st.(ClientSide)
@@ -190,7 +243,7 @@ const MaxCookieSize = 4096
 type StoreError struct {
 	Session string // cookie_name
 	Type    string // session_type
-	Op      string // "load", "save", "keep-alive", "delete"
+	Op      string // "load", "save", "delete"
 	Err     error
 }
 

@@ -39,9 +39,10 @@ const (
 )
 
 // idCookieForm is the form of the session cookie: a 256-bit id in unpadded
-// base64url, ".", "p" for a permanent session, and when the next keep-alive
-// is due, in base 36. Nothing else: no user data.
-var idCookieForm = regexp.MustCompile(`^[A-Za-z0-9_-]{43}\.p[0-9a-z]+$`)
+// base64url, ".", "p" for a permanent session and its creation time, ".",
+// and when the next keep-alive is due, times in base 36. Nothing else: no
+// user data.
+var idCookieForm = regexp.MustCompile(`^[A-Za-z0-9_-]{43}\.p[0-9a-z]+\.[0-9a-z]+$`)
 
 // chromium returns the browser's path. When it is missing the test is
 // skipped, except under CI=true, where that fails it.

@@ -476,7 +476,7 @@ func TestLoadErrorReturnedByHandlerIs503(t *testing.T) {
 		return c.String(http.StatusOK, "ok")
 	})
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
-	req.AddCookie(&http.Cookie{Name: "session", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0"})
+	req.AddCookie(&http.Cookie{Name: "session", Value: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0.0"})
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable {
@@ -612,7 +612,7 @@ func TestFlushSendsTheCookies(t *testing.T) {
 type hanging struct{ *memory.Store }
 
 func (h hanging) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	if u.IsKeepAlive() {
+	if u.Kind == sessionplus.Touch {
 		<-ctx.Done()
 		return "", ctx.Err()
 	}

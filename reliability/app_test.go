@@ -409,7 +409,7 @@ func (a *app) absorbSecrets(cookies []*http.Cookie) {
 		if p, ok := a.prefix[ck.Name]; ok {
 			if id := idOf(ck.Value); id != "" {
 				secrets.add("id", id)
-				secrets.add("storage-key", storageKey(p, id))
+				secrets.add("storage-key", storageKey(p, ck.Value))
 			}
 		}
 	}

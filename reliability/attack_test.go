@@ -23,7 +23,7 @@ func forgedID() (id, cookie string) {
 	b := make([]byte, 32)
 	rand.Read(b)
 	id = base64.RawURLEncoding.EncodeToString(b)
-	return id, id + ".s" + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 36)
+	return id, id + ".s" + strconv.FormatInt(time.Now().Unix(), 36) + "." + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 36)
 }
 
 // attackApp returns an app whose server-side session is on kind, and an
@@ -34,9 +34,9 @@ func attackApp(t *testing.T, kind string) (*app, *backend, *inspector) {
 	return a, b, b.inspect(t)
 }
 
-// stored reports whether the backend holds a record of id.
-func stored(b *backend, ins *inspector, id string) bool {
-	_, ok := ins.record(storageKey(b.scope, id))
+// stored reports whether the backend holds the record of a session cookie.
+func stored(b *backend, ins *inspector, cookie string) bool {
+	_, ok := ins.record(storageKey(b.scope, cookie))
 	return ok
 }
 
@@ -69,7 +69,7 @@ func TestFixation(t *testing.T) {
 				if got := idOf(v.cookie(sessionCookie)); got == id {
 					t.Errorf("%s: the planted id was adopted", path)
 				}
-				if stored(b, ins, id) {
+				if stored(b, ins, planted) {
 					t.Errorf("%s: the backend holds a record under the planted id", path)
 				}
 				checked++
@@ -88,7 +88,7 @@ func TestFixation(t *testing.T) {
 			if r := attacker.do("GET", "/me", nil); r.status != http.StatusOK || r.body["user"] != nil {
 				t.Errorf("the attacker's planted id after the victim's login: %s, want a fresh session", r)
 			}
-			if stored(b, ins, idOf(planted)) {
+			if stored(b, ins, planted) {
 				t.Errorf("the planted id still has a record after the victim's login")
 			}
 			checked++
@@ -122,7 +122,7 @@ func TestRegenerateOldID(t *testing.T) {
 			if got := replay.do("GET", "/dump", nil).fields(); got["note"] != "" || got["user_id"] != "" {
 				t.Errorf("the old id still loads %v", got)
 			}
-			if stored(b, ins, idOf(old)) {
+			if stored(b, ins, old) {
 				t.Errorf("the backend still holds the record of the old id")
 			}
 			if got := br.do("GET", "/dump", nil).fields(); got["note"] != note || got["user_id"] != user {
@@ -280,16 +280,16 @@ func TestIDs(t *testing.T) {
 			for i := range perKind {
 				br := a.browser()
 				br.login(t, fmt.Sprintf("ids%d-%s", i, randomHex(4)))
-				ids[idOf(br.cookie(sessionCookie))] = true
+				ids[br.cookie(sessionCookie)] = true
 			}
 			if len(ids) != perKind {
 				t.Errorf("%d logins gave %d distinct ids", perKind, len(ids))
 			}
 			keys := ins.keys()
 			hashed := map[string]bool{}
-			for id := range ids {
-				hashed[storageKey(b.scope, id)] = true
-				all = append(all, id)
+			for ck := range ids {
+				hashed[storageKey(b.scope, ck)] = true
+				all = append(all, idOf(ck))
 			}
 			for k, raw := range keys {
 				if !hashed[k] {
@@ -353,7 +353,7 @@ func TestLogsOnFailures(t *testing.T) {
 				t.Fatal(r)
 			}
 			id := idOf(br.cookie(sessionCookie))
-			mine := []string{id, storageKey(b.scope, id), br.cookie(sessionCookie), note}
+			mine := []string{id, storageKey(b.scope, br.cookie(sessionCookie)), br.cookie(sessionCookie), note}
 
 			time.Sleep(450 * time.Millisecond) // a keep-alive is due
 			b.via.set(refuse)

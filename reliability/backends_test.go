@@ -221,11 +221,18 @@ func firestoreClient(t testing.TB, addr string) *gfirestore.Client {
 	return c
 }
 
-// storageKey is the key a record of id is stored under by default
-// (key_prefix ":" base64url(SHA-256(id))), computed independently of the
-// library.
-func storageKey(prefix, id string) string {
-	sum := sha256.Sum256([]byte(id))
+// storageKey is the key the record of a server-side session's cookie is
+// stored under by default (key_prefix ":" base64url(SHA-256(id "." terms)),
+// the terms being the permanent flag and creation time that follow the id),
+// computed independently of the library. It is "" for a value of another
+// form.
+func storageKey(prefix, cookieValue string) string {
+	id, rest, ok := strings.Cut(cookieValue, ".")
+	terms, _, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 || len(id) != 43 {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id + "." + terms))
 	return prefix + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 

@@ -131,7 +131,7 @@ func TestFirestoreWriteFailureWithinDeadline(t *testing.T) {
 	}
 	token := "rel:" + strings.Repeat("t", 43)
 	ctx := context.Background()
-	if _, err := st.Save(ctx, token, sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(30 * time.Second), Replace: true}); err != nil {
+	if _, err := st.Save(ctx, token, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(30 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -187,7 +187,7 @@ func checkStored(t *testing.T, b *backend, l *load, checks []*counterCheck, s *f
 			}
 			continue
 		}
-		rec, ok := ins.record(storageKey(b.scope, id))
+		rec, ok := ins.record(storageKey(b.scope, w.b.cookie(sessionCookie)))
 		if !ok {
 			if dataLost {
 				gone++
@@ -319,7 +319,7 @@ func testHang(t *testing.T, kind string) {
 	st := b.openStore(t, tuning{})
 	key := b.scope + ":" + strings.Repeat("h", 43)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err := st.Save(ctx, key, sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Minute), Replace: true})
+	_, err := st.Save(ctx, key, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Minute)})
 	cancel()
 	if err != nil {
 		t.Fatalf("direct Save before the hang: %v", err)
@@ -341,7 +341,7 @@ func testHang(t *testing.T, kind string) {
 	calls := []call{
 		{"Load", func(ctx context.Context) error { _, err := st.Load(ctx, key); return err }},
 		{"Save", func(ctx context.Context) error {
-			_, err := st.Save(ctx, key, sessionplus.Update{Set: map[string][]byte{"a": []byte("2")}, Expiry: time.Now().Add(time.Minute), Replace: true})
+			_, err := st.Save(ctx, key, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("2")}, Expiry: time.Now().Add(time.Minute)})
 			return err
 		}},
 		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, key) }},
@@ -456,7 +456,7 @@ func testNoWriteBack(t *testing.T, kind string) {
 		if r := v.br.do("POST", "/set", url.Values{"field": {"note"}, "value": {"note-" + randomHex(6)}}); r.status != http.StatusOK {
 			t.Fatalf("set note: %v", r)
 		}
-		v.key = storageKey(b.scope, idOf(v.br.cookie(sessionCookie)))
+		v.key = storageKey(b.scope, v.br.cookie(sessionCookie))
 		var ok bool
 		if v.before, ok = ins.record(v.key); !ok {
 			t.Fatalf("%s: the session is not stored after login", m.mode)

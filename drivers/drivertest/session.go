@@ -205,7 +205,7 @@ func testSessionRegenerate(t *testing.T, f *fixture) {
 
 func testSessionUnknownID(t *testing.T, f *fixture) {
 	a := f.app()
-	planted := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0"
+	planted := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.s0.0"
 	ck := a.do(planted, func(s *sessionplus.Session) error { return s.Set("user_id", 1) })
 	defer a.destroy(ck)
 	if ck == "" || strings.HasPrefix(ck, "AAAA") {

@@ -249,20 +249,20 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	}
 	ref, ok := s.doc(token)
 	if !ok {
-		if u.IsKeepAlive() {
+		if (u.Kind == sessionplus.Touch) {
 			return "", errBadToken
 		}
 		return "", fmt.Errorf("firestore: the token cannot name a Firestore document (empty, or over %d bytes)", maxIDBytes)
 	}
 	var err error
 	switch {
-	case !time.Now().Before(u.Expiry) && !u.IsKeepAlive():
+	case !time.Now().Before(u.Expiry) && (u.Kind != sessionplus.Touch):
 		// Expired already: nothing to keep. (A keep-alive into the past
 		// goes on below, to report a missing record as usual.)
 		if _, err := ref.Delete(ctx); err != nil {
 			return "", opErr("delete", token, errOf(ctx, err))
 		}
-	case u.Replace:
+	case (u.Kind == sessionplus.Create):
 		if err := s.checkSize(ref.ID, nil, u); err != nil {
 			return "", err
 		}
@@ -317,7 +317,7 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 // caller's deadline. A keep-alive of a document that is missing or expired
 // fails at once.
 func (s *Store) update(ctx context.Context, token string, ref *gfirestore.DocumentRef, u sessionplus.Update) error {
-	keepAlive := u.IsKeepAlive()
+	keepAlive := (u.Kind == sessionplus.Touch)
 	ups := fieldUpdates(u)
 	now := time.Now()
 	margin := fastMargin
@@ -410,7 +410,7 @@ func (s *Store) checkSize(id string, cur *gfirestore.DocumentSnapshot, u session
 		changed[key] = true
 		data += len(key) + 1 + len(v)
 	}
-	if cur != nil && !u.Replace {
+	if cur != nil && (u.Kind != sessionplus.Create) {
 		for _, name := range u.Del {
 			changed[encodeField(name)] = true
 		}

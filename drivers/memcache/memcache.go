@@ -349,9 +349,9 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	}
 	var err error
 	switch {
-	case u.Replace:
+	case (u.Kind == sessionplus.Create):
 		err = s.replace(token, u)
-	case u.IsKeepAlive():
+	case (u.Kind == sessionplus.Touch):
 		err = s.keepAlive(ctx, token, u.Expiry)
 	default:
 		err = s.update(ctx, token, u, false)

@@ -170,12 +170,12 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		return "", err
 	}
 	if !validToken(token) {
-		if u.IsKeepAlive() {
+		if (u.Kind == sessionplus.Touch) {
 			return "", sessionplus.ErrNotFound
 		}
 		return "", errBadToken
 	}
-	if !u.IsKeepAlive() && time.Now().Before(u.Expiry) {
+	if (u.Kind != sessionplus.Touch) && time.Now().Before(u.Expiry) {
 		if err := checkSize(token, u.Set); err != nil {
 			return "", err
 		}
@@ -189,9 +189,9 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	switch {
 	case !now.Before(u.Expiry):
 		err = s.saveExpired(ctx, token, u, now)
-	case u.Replace:
+	case (u.Kind == sessionplus.Create):
 		err = s.replace(ctx, token, u)
-	case u.IsKeepAlive():
+	case (u.Kind == sessionplus.Touch):
 		err = s.keepAlive(ctx, token, u, now)
 	default:
 		err = s.writeFields(ctx, token, u, now)
@@ -252,14 +252,14 @@ func (s *Store) keepAlive(ctx context.Context, token string, u sessionplus.Updat
 // saveExpired applies an update whose expiry has passed: the document goes.
 func (s *Store) saveExpired(ctx context.Context, token string, u sessionplus.Update, now time.Time) error {
 	filter := bson.D{{Key: fieldID, Value: token}}
-	if u.IsKeepAlive() {
+	if (u.Kind == sessionplus.Touch) {
 		filter = live(token, now)
 	}
 	res, err := s.coll.DeleteOne(ctx, filter)
 	if err != nil {
 		return s.fail("delete", token, err)
 	}
-	if u.IsKeepAlive() && res.DeletedCount == 0 {
+	if (u.Kind == sessionplus.Touch) && res.DeletedCount == 0 {
 		return sessionplus.ErrNotFound
 	}
 	return nil

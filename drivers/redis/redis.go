@@ -246,7 +246,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	expArg := strconv.FormatInt(exp, 10)
 
 	switch {
-	case u.IsKeepAlive():
+	case (u.Kind == sessionplus.Touch):
 		n, err := keepAliveScript.Run(ctx, s.client, []string{token}, expiryField, expArg, now).Int()
 		if err != nil {
 			return "", wrap("keep-alive script", err)
@@ -260,7 +260,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 			return "", wrap("DEL", err)
 		}
 
-	case u.Replace:
+	case (u.Kind == sessionplus.Create):
 		args := make([]any, 0, 2*len(u.Set)+2)
 		for name, v := range u.Set {
 			args = append(args, name, v)
