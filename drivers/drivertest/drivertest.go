@@ -434,7 +434,7 @@ func testLogoutDuringRequest(t *testing.T, f *fixture) {
 	tok := f.token()
 	expiry := in(time.Hour)
 	f.save(tok, create(vals("user_id", "alice", "role", "admin"), expiry))
-	f.mustLoad(tok, "by request A") // A reads
+	f.mustLoad(tok, "by request A")                    // A reads
 	if err := f.store.Delete(f.ctx, tok); err != nil { // B logs out
 		t.Fatalf("Delete by request B failed: %v", err)
 	}
