@@ -267,7 +267,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		if oldKey != "" && (p.deleteOld || move) {
 			err := c.del(ctx, oldKey)
-			if p.carry && (errors.Is(err, ErrNotFound) || !now.Before(p.expiry)) {
+			if (p.carry || move) && (errors.Is(err, ErrNotFound) || !now.Before(p.expiry)) {
 				// The record this one copies was ended meanwhile: so is
 				// its copy.
 				if err := c.del(ctx, key); err != nil && !errors.Is(err, ErrNotFound) {

@@ -1,12 +1,14 @@
 package drivertest
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessionplus/sessionplus"
 )
@@ -21,6 +23,10 @@ var sessionCases = []testCase{
 	{name: "Session/Regenerate", kind: serverSide, run: testSessionRegenerate},
 	{name: "Session/UnknownIDNotAdopted", kind: serverSide, run: testSessionUnknownID},
 	{name: "Session/ConcurrentRequests", kind: serverSide, run: testSessionConcurrent},
+	{name: "Session/LogoutDuringRequest", kind: serverSide, run: testSessionLogoutDuringRequest},
+	{name: "Session/ForgedTerms", kind: serverSide, run: testSessionForgedTerms},
+	{name: "Session/AbsoluteLifetime", slow: true, run: testSessionAbsolute},
+	{name: "Session/CanceledContext", kind: serverSide, run: testSessionCanceled},
 }
 
 var sessionKey = []byte("drivertest secret key: 32 bytes!")
@@ -31,9 +37,12 @@ type app struct {
 	m *sessionplus.Manager
 }
 
-func (f *fixture) app() *app {
+func (f *fixture) app(extra ...any) *app {
 	f.t.Helper()
 	opts := sessionplus.Options{"cookie_name": "s", "store": f.store}
+	for i := 0; i+1 < len(extra); i += 2 {
+		opts[extra[i].(string)] = extra[i+1]
+	}
 	if !f.stateless {
 		opts["key_prefix"] = "drivertest-" + randomHex(6)
 	}
@@ -232,4 +241,141 @@ func testSessionConcurrent(t *testing.T, f *fixture) {
 		}
 		return nil
 	})
+}
+
+// testSessionLogoutDuringRequest interleaves two requests of one browser
+// deterministically: A reads the session, B logs out, then A changes it (a
+// field, a login's Regenerate, a change of permanence). The logged-out
+// session must not come back, A must not fail, and the old cookie must load
+// nothing.
+func testSessionLogoutDuringRequest(t *testing.T, f *fixture) {
+	for name, change := range map[string]func(s *sessionplus.Session) error{
+		"Set":          func(s *sessionplus.Session) error { return s.Set("cart", 3) },
+		"Delete":       func(s *sessionplus.Session) error { return s.Delete("role") },
+		"Regenerate":   func(s *sessionplus.Session) error { return errors.Join(s.Regenerate(), s.Set("user_id", 2)) },
+		"SetPermanent": func(s *sessionplus.Session) error { return s.SetPermanent(true) },
+	} {
+		a := f.app()
+		ck := a.do("", func(s *sessionplus.Session) error { return errors.Join(s.Set("user_id", 1), s.Set("role", "admin")) })
+		rqA := a.begin(ck)
+		if uid, _, err := sessionplus.GetAs[int](rqA.s, "user_id"); uid != 1 || err != nil {
+			t.Fatalf("%s: request A reads user_id = %d, %v", name, uid, err)
+		}
+		if next := a.do(ck, (*sessionplus.Session).Destroy); next != "" { // B logs out
+			t.Fatalf("%s: the log-out kept the cookie %q", name, next)
+		}
+		if err := change(rqA.s); err != nil {
+			t.Fatalf("%s: request A's change: %v", name, err)
+		}
+		if err := rqA.s.Commit(); err != nil {
+			t.Errorf("%s: request A's save failed (%v): a log-out in another tab must not make it a 5xx", name, err)
+		}
+		for _, c := range rqA.w.Result().Cookies() {
+			if c.Name == "s" && c.MaxAge >= 0 {
+				a.destroy(c.Value)
+				t.Errorf("%s: request A set a new session cookie after the log-out: it would overwrite it", name)
+			}
+		}
+		a.do(ck, func(s *sessionplus.Session) error {
+			if keys, err := s.Keys(); len(keys) != 0 || err != nil {
+				t.Errorf("%s: the logged-out cookie loads %v (%v): request A brought the session back", name, keys, err)
+			}
+			return nil
+		})
+	}
+}
+
+// testSessionForgedTerms: the permanent flag and creation time in an id
+// cookie are bound to its record; an edited cookie reads as a fresh
+// session, and its keep-alive neither makes the real session permanent nor
+// lengthens it.
+func testSessionForgedTerms(t *testing.T, f *fixture) {
+	a := f.app()
+	ck := a.do("", func(s *sessionplus.Session) error { return s.Set("user_id", 1) })
+	defer a.destroy(ck)
+	fields := strings.Split(ck, ".")
+	if len(fields) != 3 {
+		t.Fatalf("id cookie %q is not <id>.<terms>.<due>", ck)
+	}
+	for _, terms := range []string{"p" + fields[1][1:], "p0", "s0", "s" + fields[1][1:] + "0"} {
+		forged := fields[0] + "." + terms + ".0" // and a keep-alive due now
+		rq := a.begin(forged)
+		if err := rq.s.Commit(); err != nil {
+			t.Fatalf("the keep-alive of a forged cookie failed: %v", err)
+		}
+		for _, c := range rq.w.Result().Cookies() {
+			if c.Name == "s" && c.MaxAge > 0 {
+				t.Errorf("the forged cookie %q got a persistent cookie back", forged)
+			}
+		}
+		a.do(forged, func(s *sessionplus.Session) error {
+			if _, ok, err := s.Get("user_id"); ok || err != nil {
+				t.Errorf("the forged cookie %q reads the session (%v)", forged, err)
+			}
+			return nil
+		})
+	}
+	a.do(ck, func(s *sessionplus.Session) error {
+		p, _ := s.Part("s")
+		exp, err := p.Expiry()
+		if err != nil || p.Permanent() || time.Until(exp) > sessionplus.DefaultLifetime+time.Second {
+			t.Errorf("after the forgeries the session is permanent %v, expires in %v (%v); want neither changed",
+				p.Permanent(), time.Until(exp), err)
+		}
+		return nil
+	})
+}
+
+// testSessionAbsolute: with session_absolute_lifetime, the expiry the store
+// holds never passes the absolute deadline, however active the session,
+// and after it the session is fresh.
+func testSessionAbsolute(t *testing.T, f *fixture) {
+	a := f.app("session_absolute_lifetime", "2s", "session_lifetime", "1h")
+	start := time.Now()
+	ck := a.do("", func(s *sessionplus.Session) error { return errors.Join(s.Set("user_id", 1), s.SetPermanent(true)) })
+	defer a.destroy(ck)
+	ck = a.do(ck, func(s *sessionplus.Session) error {
+		p, _ := s.Part("s")
+		exp, err := p.Expiry()
+		if err != nil || exp.After(start.Add(2*time.Second).Add(time.Second)) {
+			t.Errorf("a session with an absolute lifetime of 2s is stored until %v from its start (%v)", exp.Sub(start), err)
+		}
+		return s.Set("seen", 1)
+	})
+	for {
+		var gone bool
+		ck = a.do(ck, func(s *sessionplus.Session) error {
+			_, ok, err := s.Get("user_id")
+			if err != nil {
+				t.Fatalf("reading a session near its absolute deadline failed: %v", err)
+			}
+			gone = !ok
+			return nil
+		})
+		if gone {
+			break
+		}
+		if late := time.Since(start) - 2*time.Second; late > time.Second {
+			t.Fatalf("the session is still served %v after its absolute deadline", late)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
+	}
+}
+
+// testSessionCanceled: a request whose context is done reads no session
+// and reports an error that is not "not found" (which would start a new
+// session over the user's).
+func testSessionCanceled(t *testing.T, f *fixture) {
+	a := f.app()
+	ck := a.do("", func(s *sessionplus.Session) error { return s.Set("user_id", 1) })
+	defer a.destroy(ck)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r.AddCookie(&http.Cookie{Name: "s", Value: ck})
+	s := a.m.Begin(httptest.NewRecorder(), r)
+	_, ok, err := s.Get("user_id")
+	if err == nil || ok || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("Get with a canceled context = %v, %v; want an error that is not ErrNotFound", ok, err)
+	}
 }
