@@ -109,8 +109,11 @@ type Store interface {
 	// returns the encoded record.
 	Save(ctx context.Context, token string, u Update) (string, error)
 
-	// Delete removes the record under token. Deleting an unknown token
-	// returns nil.
+	// Delete removes the record under token. If no record was stored
+	// under it, Delete returns an error wrapping ErrNotFound (for a record
+	// that expired but is still held, either answer is right): the root
+	// package learns so that another request ended a session that this one
+	// was moving to a new id.
 	Delete(ctx context.Context, token string) error
 }
 

@@ -54,6 +54,7 @@ type appConfig struct {
 	keys         [][]byte              // Config.SecretKeys; default keyA
 	deadline     time.Duration         // deadline of each request; default 2 s
 	dataLifetime any                   // session_lifetime of the data cookie; nil: the default
+	common       sessionplus.Options   // more keys for every session (such as session_absolute_lifetime)
 }
 
 // app is an Echo app with the multisession middleware, served by httptest
@@ -102,6 +103,9 @@ func newApp(t testing.TB, cfg appConfig) *app {
 		data["session_lifetime"] = cfg.dataLifetime
 	}
 	sessions = append(sessions, data)
+	for _, o := range sessions {
+		maps.Copy(o, cfg.common)
+	}
 	for _, o := range sessions {
 		if o["session_type"] == "secure_cookie" {
 			continue
@@ -290,6 +294,18 @@ func (a *app) routes(e *echo.Echo) {
 			fields[k] = fmt.Sprint(v)
 		}
 		return c.JSON(http.StatusOK, map[string]any{"fields": fields})
+	})
+	// The lifetime terms of one session, as the server sees them.
+	e.GET("/terms/:name", func(c echo.Context) error {
+		p, err := multisession.Get(c).Part(c.Param("name"))
+		if err != nil {
+			return err
+		}
+		exp, err := p.Expiry()
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, map[string]any{"permanent": p.Permanent(), "expiry": exp.Unix()})
 	})
 	e.POST("/logout", func(c echo.Context) error {
 		if err := multisession.Get(c).Destroy(); err != nil {
