@@ -62,31 +62,38 @@
 // usable session ids). Each session field is one hash field holding the
 // field's encoded value, and the reserved field "\x00expiry" (no session
 // field name can hold a NUL byte) holds the expiry in Unix milliseconds.
-// Every operation is one round trip:
+// Every operation is one round trip, also when it finds no record:
 //
 //   - load: HGETALL;
-//   - a new session, or a new id: DEL, HSET of every field and PEXPIREAT in
-//     one MULTI/EXEC;
-//   - a change: a Lua script (EVALSHA) that HDELs only the removed fields,
-//     HSETs only the changed ones and moves the expiry, so that two requests
-//     that change different fields of one session both land;
-//   - a keep-alive of an unchanged session: a Lua script that moves the
-//     expiry (the field and PEXPIREAT) of a live record without reading it;
+//   - a new session, or a new id (a Create): DEL, HSET of every field and
+//     PEXPIREAT in one MULTI/EXEC;
+//   - a change (a Write): a Lua script (EVALSHA) that, if the record is
+//     live, HDELs only the removed fields, HSETs only the changed ones and
+//     moves the expiry, so that two requests that change different fields
+//     of one session both land;
+//   - a keep-alive of an unchanged session (a Touch): a Lua script that, if
+//     the record is live, moves its expiry (the field and PEXPIREAT)
+//     without reading it;
 //   - delete: DEL.
 //
 // Open loads the scripts with SCRIPT LOAD. A server that lost them (a
 // restart, SCRIPT FLUSH, a failover) costs one more round trip the first
-// time each runs there: EVALSHA fails and EVAL sends the script.
+// time each runs there: EVALSHA fails and EVAL sends the script. So does
+// the first run of each on a store from [New], which does not load them.
 //
 // # Expiry
 //
 // Each key gets PEXPIREAT at the session's absolute expiry, so Redis removes
-// it by itself. The expiry is also checked on read against the
-// application's clock, the one that set it: Load never returns a record
-// whose expiry has passed, even if Redis's clock is behind. The scripts make
-// the same check, so a keep-alive never revives an expired record and a
-// change to one starts from an empty record: its old fields never come
-// back. A save whose expiry has already passed deletes the key.
+// it by itself. The expiry is also kept in the hash, by the clock of the
+// application, which set it: Load returns it, and the root package does not
+// serve a record past it, even if Redis's clock is behind and the key is
+// still there. The scripts test it too: a record is live while its stored
+// expiry is ahead of the application's clock. A Write or Touch of a record
+// that is not live (no key, a key past its stored expiry, a hash the store
+// did not write) changes nothing and returns an error wrapping
+// [sessionplus.ErrNotFound]; the test and the change are one script, so a
+// request in flight can neither revive an expired session nor bring back
+// one that a log-out deleted an instant before.
 //
 // # Cluster and Sentinel
 //
@@ -98,11 +105,14 @@
 //
 // # Errors
 //
-// An unknown or expired token gives an error wrapping
-// [sessionplus.ErrNotFound] (goredis.Nil is the only not-found answer of the
-// client). Every other failure (the server down or too slow, a key of
+// A token with no record gives an error wrapping [sessionplus.ErrNotFound]:
+// a Load that finds no hash (or one without a valid expiry field), a Write
+// or Touch that finds no live record, a Delete whose DEL removed nothing
+// (goredis.Nil, the client's own not-found answer, also becomes
+// ErrNotFound). Every other failure (the server down or too slow, a key of
 // another type) is returned as "redis: <command>: <cause>" and never passes
-// for a missing session. Errors never contain the token.
+// for a missing session. Redis's and the client's errors never quote a key,
+// so errors do not contain the token.
 //
 // # Typed constructor
 //

@@ -54,10 +54,10 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 		s.Close()
 		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, err)
 	}
-	// Load the scripts now, so that the first keep-alive or field-level
-	// write is one round trip too. Best effort: a server that refuses SCRIPT
-	// LOAD still runs them, with EVAL the first time.
-	for _, sc := range []*goredis.Script{keepAliveScript, writeScript} {
+	// Load the scripts now, so that the first Write or Touch is one round
+	// trip too. Best effort: a server that refuses SCRIPT LOAD still runs
+	// them, with EVAL the first time.
+	for _, sc := range []*goredis.Script{writeScript, touchScript} {
 		sc.Load(ctx, s.client)
 	}
 	return s, nil
@@ -157,11 +157,9 @@ var _ sessionplus.Store = (*Store)(nil)
 // byte, so it cannot collide with a session's fields.
 const expiryField = "\x00expiry"
 
-// Errors of a token with no live record.
-var (
-	errExpired   = fmt.Errorf("%w (expired)", sessionplus.ErrNotFound)
-	errMalformed = fmt.Errorf("%w (the record has no valid expiry)", sessionplus.ErrNotFound)
-)
+// errMalformed is the error of a hash with no valid expiry field: the store
+// did not write it, so it is no session.
+var errMalformed = fmt.Errorf("%w (the record has no valid expiry)", sessionplus.ErrNotFound)
 
 // Store is a [sessionplus.Store] that keeps each session in one Redis hash.
 // It is safe for concurrent use.
@@ -173,7 +171,10 @@ type Store struct {
 // New returns a store that uses client, which may be a *goredis.Client, a
 // *goredis.ClusterClient or a failover (sentinel) client. The store never
 // closes client. For request deadlines and cancellation to bound Redis
-// calls, build client with ContextTimeoutEnabled set.
+// calls, build client with ContextTimeoutEnabled set. New does not talk to
+// the server, so it does not load the scripts as [Driver.Open] does: the
+// first write and the first keep-alive of a store from New take one more
+// round trip each, to send the script.
 func New(client goredis.UniversalClient) *Store {
 	if client == nil {
 		panic("redis: New called with a nil client")
@@ -194,12 +195,10 @@ func (s *Store) Close() error {
 }
 
 // Load returns the record stored under token, in one round trip (HGETALL).
-// A token with no hash, or whose stored expiry has passed, gives an error
-// wrapping [sessionplus.ErrNotFound].
+// A token with no hash, or whose hash has no valid expiry field, gives an
+// error wrapping [sessionplus.ErrNotFound]. The record is returned with its
+// stored expiry, which the root package checks.
 func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, err
-	}
 	m, err := s.client.HGetAll(ctx, token).Result()
 	if err != nil {
 		return sessionplus.Record{}, wrap("HGETALL", err)
@@ -211,9 +210,6 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if err != nil {
 		return sessionplus.Record{}, errMalformed
 	}
-	if time.Now().UnixMilli() >= ms {
-		return sessionplus.Record{}, errExpired
-	}
 	delete(m, expiryField)
 	values := make(map[string][]byte, len(m))
 	for name, v := range m {
@@ -222,45 +218,28 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	return sessionplus.Record{Values: values, Expiry: time.UnixMilli(ms)}, nil
 }
 
-// Save applies u to the record under token, as [sessionplus.Update]
+// Save applies u to the record under token, as [sessionplus.Kind]
 // describes, in one round trip, and returns token:
 //
-//   - a replace is DEL, HSET of every field and PEXPIREAT in one MULTI/EXEC;
-//   - a field-level write is a script that drops the record first if it
-//     has expired, then HDELs and HSETs only the fields in u and sets the
-//     expiry;
-//   - a keep-alive is a script that moves the expiry of a live record and
-//     otherwise returns an error wrapping [sessionplus.ErrNotFound].
+//   - [sessionplus.Create] is DEL, HSET of every field and PEXPIREAT in one
+//     MULTI/EXEC;
+//   - [sessionplus.Write] is a script that, if the record is live, HDELs
+//     and HSETs only the fields in u and moves the expiry;
+//   - [sessionplus.Touch] is a script that, if the record is live, moves
+//     its expiry.
 //
-// A replace or field-level write whose expiry has already passed deletes
-// the record instead.
+// A record is live if its hash holds an expiry that is still ahead of the
+// application's clock. A Write or Touch of a record that is not live changes
+// nothing and returns [sessionplus.ErrNotFound]: the check and the change
+// are one script, so a log-out that deletes the record in between cannot be
+// undone by a request still in flight.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	if _, ok := u.Set[expiryField]; ok {
-		return "", fmt.Errorf("redis: field name %q is reserved", expiryField)
-	}
-	now := time.Now().UnixMilli()
-	exp := u.Expiry.UnixMilli()
-	expArg := strconv.FormatInt(exp, 10)
+	expArg := strconv.FormatInt(u.Expiry.UnixMilli(), 10)
 
-	switch {
-	case (u.Kind == sessionplus.Touch):
-		n, err := keepAliveScript.Run(ctx, s.client, []string{token}, expiryField, expArg, now).Int()
-		if err != nil {
-			return "", wrap("keep-alive script", err)
-		}
-		if n == 0 {
-			return "", sessionplus.ErrNotFound
-		}
-
-	case exp <= now:
-		if err := s.client.Del(ctx, token).Err(); err != nil {
-			return "", wrap("DEL", err)
-		}
-
-	case (u.Kind == sessionplus.Create):
+	switch u.Kind {
+	case sessionplus.Create:
+		// The expiry field goes last: HSET keeps the last value of a field
+		// named twice, so no field of u can stand in for it.
 		args := make([]any, 0, 2*len(u.Set)+2)
 		for name, v := range u.Set {
 			args = append(args, name, v)
@@ -269,37 +248,54 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.Del(ctx, token)
 			p.HSet(ctx, token, args...)
-			p.PExpireAt(ctx, token, time.UnixMilli(exp))
+			p.PExpireAt(ctx, token, u.Expiry)
 			return nil
 		})
 		if err != nil {
 			return "", wrap("MULTI DEL HSET PEXPIREAT", err)
 		}
 
-	default:
+	case sessionplus.Write:
 		args := make([]any, 0, 4+2*len(u.Set)+len(u.Del))
-		args = append(args, expiryField, expArg, now, len(u.Set))
+		args = append(args, expiryField, expArg, time.Now().UnixMilli(), len(u.Set))
 		for name, v := range u.Set {
 			args = append(args, name, v)
 		}
 		for _, name := range u.Del {
 			args = append(args, name)
 		}
-		if err := writeScript.Run(ctx, s.client, []string{token}, args...).Err(); err != nil {
-			return "", wrap("field-level write script", err)
+		live, err := writeScript.Run(ctx, s.client, []string{token}, args...).Bool()
+		if err != nil {
+			return "", wrap("write script", err)
 		}
+		if !live {
+			return "", sessionplus.ErrNotFound
+		}
+
+	case sessionplus.Touch:
+		live, err := touchScript.Run(ctx, s.client, []string{token}, expiryField, expArg, time.Now().UnixMilli()).Bool()
+		if err != nil {
+			return "", wrap("touch script", err)
+		}
+		if !live {
+			return "", sessionplus.ErrNotFound
+		}
+
+	default:
+		return "", fmt.Errorf("redis: unknown kind of save %v", u.Kind)
 	}
 	return token, nil
 }
 
-// Delete removes the record under token with DEL. Deleting an unknown token
-// returns nil.
+// Delete removes the record under token with DEL. It returns
+// [sessionplus.ErrNotFound] if DEL removed nothing.
 func (s *Store) Delete(ctx context.Context, token string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.client.Del(ctx, token).Err(); err != nil {
+	n, err := s.client.Del(ctx, token).Result()
+	if err != nil {
 		return wrap("DEL", err)
+	}
+	if n == 0 {
+		return sessionplus.ErrNotFound
 	}
 	return nil
 }
@@ -317,13 +313,16 @@ func wrap(cmd string, err error) error {
 
 // The scripts get the key in KEYS[1] and, from ARGV, the expiry field's
 // name, the new expiry and the current time (both in Unix milliseconds).
-// A record is live while its stored expiry is after now: the same test as
-// Load's, made with the same (the application's) clock. Every value is
-// passed as an argument, so the scripts are deterministic.
+// A record is live while its stored expiry is after now, by the clock of the
+// application, which set it: a hash that Redis still holds past that expiry
+// (its clock behind the application's) is not live. Every value is passed
+// as an argument, so the scripts are deterministic. Each returns 1 if it
+// changed the live record, and 0 if there was none, having changed nothing.
+// Fields are written one command at a time rather than unpacked into one
+// HSET, whose argument count Lua's stack would limit.
 
-// keepAliveScript moves the expiry of a live record and returns 1, or
-// returns 0 and changes nothing if there is none.
-var keepAliveScript = goredis.NewScript(`
+// touchScript moves the expiry of a live record.
+var touchScript = goredis.NewScript(`
 local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 if old == nil or old <= tonumber(ARGV[3]) then
   return 0
@@ -333,15 +332,15 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 `)
 
-// writeScript is a field-level write. ARGV[4] is the number n of fields to
-// set; ARGV[5 .. 4+2n] are their names and values, and the rest of ARGV
-// names the fields to delete. A record that is not live is dropped first,
-// so that its fields never come back.
+// writeScript is a field-level write to a live record. ARGV[4] is the number
+// n of fields to set; ARGV[5 .. 4+2n] are their names and values, and the
+// rest of ARGV names the fields to delete. The expiry field is written last,
+// so that no field of the update can stand in for it.
 var writeScript = goredis.NewScript(`
 local key = KEYS[1]
 local old = tonumber(redis.call('HGET', key, ARGV[1]))
 if old == nil or old <= tonumber(ARGV[3]) then
-  redis.call('DEL', key)
+  return 0
 end
 local last = 4 + 2 * tonumber(ARGV[4])
 for i = last + 1, #ARGV do

@@ -256,7 +256,22 @@ func vals(kv ...string) map[string][]byte {
 	return m
 }
 
-// TestRoundTrips shows that every store operation is one round trip.
+// create, write and touch return the three kinds of update the root
+// package sends.
+func create(set map[string][]byte, expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Create, Set: set, Expiry: expiry}
+}
+
+func write(set map[string][]byte, del []string, expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Write, Set: set, Del: del, Expiry: expiry}
+}
+
+func touch(expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}
+}
+
+// TestRoundTrips shows that every store operation is one round trip, and
+// so is each that finds no record.
 func TestRoundTrips(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
@@ -271,22 +286,22 @@ func TestRoundTrips(t *testing.T) {
 			tok := prefix(t, rdb) + ":" + randomHex(16)
 			hour := time.Now().Add(time.Hour)
 
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1", "b", "2"), Expiry: hour, Replace: true}); err != nil {
+			if _, err := st.Save(ctx, tok, create(vals("a", "1", "b", "2"), hour)); err != nil {
 				t.Fatal(err)
 			}
-			cnt.want(t, 1, "Save (replace)")
+			cnt.want(t, 1, "Save (create)")
 			if _, err := st.Load(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
 			cnt.want(t, 1, "Load")
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("b", "3"), Del: []string{"a"}, Expiry: hour}); err != nil {
+			if _, err := st.Save(ctx, tok, write(vals("b", "3"), []string{"a"}, hour)); err != nil {
 				t.Fatal(err)
 			}
-			cnt.want(t, 1, "Save (field-level)")
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: hour.Add(time.Hour)}); err != nil {
+			cnt.want(t, 1, "Save (write)")
+			if _, err := st.Save(ctx, tok, touch(hour.Add(time.Hour))); err != nil {
 				t.Fatal(err)
 			}
-			cnt.want(t, 1, "Save (keep-alive)")
+			cnt.want(t, 1, "Save (touch)")
 			if err := st.Delete(ctx, tok); err != nil {
 				t.Fatal(err)
 			}
@@ -295,10 +310,18 @@ func TestRoundTrips(t *testing.T) {
 				t.Fatalf("Load after Delete: %v, want ErrNotFound", err)
 			}
 			cnt.want(t, 1, "Load (not found)")
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: hour}); !errors.Is(err, sessionplus.ErrNotFound) {
-				t.Fatalf("keep-alive after Delete: %v, want ErrNotFound", err)
+			if _, err := st.Save(ctx, tok, write(vals("c", "4"), nil, hour)); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Fatalf("write after Delete: %v, want ErrNotFound", err)
 			}
-			cnt.want(t, 1, "Save (keep-alive, not found)")
+			cnt.want(t, 1, "Save (write, not found)")
+			if _, err := st.Save(ctx, tok, touch(hour)); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Fatalf("touch after Delete: %v, want ErrNotFound", err)
+			}
+			cnt.want(t, 1, "Save (touch, not found)")
+			if err := st.Delete(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Fatalf("Delete after Delete: %v, want ErrNotFound", err)
+			}
+			cnt.want(t, 1, "Delete (not found)")
 		})
 	}
 }
@@ -312,7 +335,7 @@ func TestLayout(t *testing.T) {
 	st := redis.New(rdb)
 	tok := prefix(t, rdb) + ":" + randomHex(16)
 	expiry := time.Now().Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("user", "alice", "theme", "dark"), Expiry: expiry, Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, create(vals("user", "alice", "theme", "dark"), expiry)); err != nil {
 		t.Fatal(err)
 	}
 	h, err := rdb.HGetAll(ctx, tok).Result()
@@ -331,94 +354,110 @@ func TestLayout(t *testing.T) {
 		t.Errorf("PEXPIRETIME = %d, want %d (the record's expiry)", got, expiry.UnixMilli())
 	}
 
-	// A keep-alive moves both.
-	expiry = expiry.Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
-		t.Fatal(err)
-	}
-	stored, _ := rdb.HGet(ctx, tok, "\x00expiry").Result()
-	exp, _ = rdb.PExpireTime(ctx, tok).Result()
-	if stored != fmt.Sprint(expiry.UnixMilli()) || exp.Milliseconds() != expiry.UnixMilli() {
-		t.Errorf("after a keep-alive: stored expiry %s, PEXPIRETIME %d; want both %d", stored, exp.Milliseconds(), expiry.UnixMilli())
-	}
-}
-
-// TestPastExpiryRemovesKey shows that a save or keep-alive with an expiry
-// already past leaves no key behind, so Redis holds no dead records.
-func TestPastExpiryRemovesKey(t *testing.T) {
-	rdb := standaloneClient(t)
-	ctx := t.Context()
-	st := redis.New(rdb)
-	p := prefix(t, rdb)
-	past := time.Now().Add(-time.Minute)
+	// A keep-alive moves both, and so does a field-level write.
 	for _, c := range []struct {
 		name string
-		u    sessionplus.Update
+		u    func(time.Time) sessionplus.Update
 	}{
-		{"replace", sessionplus.Update{Set: vals("a", "1"), Expiry: past, Replace: true}},
-		{"field-level write", sessionplus.Update{Set: vals("a", "1"), Expiry: past}},
-		{"keep-alive", sessionplus.Update{Expiry: past}},
+		{"touch", touch},
+		{"write", func(e time.Time) sessionplus.Update { return write(vals("theme", "light"), nil, e) }},
 	} {
-		tok := p + ":" + randomHex(16)
-		if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "0"), Expiry: time.Now().Add(time.Hour), Replace: true}); err != nil {
+		expiry = expiry.Add(time.Hour)
+		if _, err := st.Save(ctx, tok, c.u(expiry)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Save(ctx, tok, c.u); err != nil {
-			t.Fatalf("%s with a past expiry: %v", c.name, err)
-		}
-		if n, err := rdb.Exists(ctx, tok).Result(); err != nil || n != 0 {
-			t.Errorf("%s with a past expiry: EXISTS = %d, %v; want 0", c.name, n, err)
+		stored, _ := rdb.HGet(ctx, tok, "\x00expiry").Result()
+		exp, _ = rdb.PExpireTime(ctx, tok).Result()
+		if stored != fmt.Sprint(expiry.UnixMilli()) || exp.Milliseconds() != expiry.UnixMilli() {
+			t.Errorf("after a %s: stored expiry %s, PEXPIRETIME %d; want both %d", c.name, stored, exp.Milliseconds(), expiry.UnixMilli())
 		}
 	}
 }
 
-// TestStaleKey covers a hash whose stored expiry has passed while Redis
-// still holds the key, as when the application's clock runs ahead of
-// Redis's: Load, keep-alives and field-level writes all treat it as gone.
-func TestStaleKey(t *testing.T) {
+// TestNotLive covers Write and Touch of a token with no live record: no
+// key at all, a hash whose stored expiry has passed while Redis still holds
+// the key (the application's clock ahead of Redis's), and a hash the store
+// did not write (no expiry field). Each returns ErrNotFound and leaves Redis
+// as it was: no key is created, and a stale hash keeps its fields and its
+// TTL (Redis removes it on time).
+func TestNotLive(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
 			rdb := srv.client(t)
 			ctx := t.Context()
 			st := redis.New(rdb)
 			p := prefix(t, rdb)
-			stale := func() string {
-				tok := p + ":" + randomHex(16)
-				past := fmt.Sprint(time.Now().Add(-time.Second).UnixMilli())
-				if err := rdb.HSet(ctx, tok, "user", "old-user", "\x00expiry", past).Err(); err != nil {
-					t.Fatal(err)
+			hour := time.Now().Add(time.Hour)
+			past := fmt.Sprint(time.Now().Add(-time.Second).UnixMilli())
+			setups := []struct {
+				name  string
+				setup func(tok string) // nil: no key
+			}{
+				{"no key", nil},
+				{"stale hash", func(tok string) {
+					if err := rdb.HSet(ctx, tok, "user", "old-user", "\x00expiry", past).Err(); err != nil {
+						t.Fatal(err)
+					}
+					rdb.Expire(ctx, tok, time.Hour)
+				}},
+				{"hash without an expiry", func(tok string) {
+					if err := rdb.HSet(ctx, tok, "user", "x").Err(); err != nil {
+						t.Fatal(err)
+					}
+					rdb.Expire(ctx, tok, time.Hour)
+				}},
+			}
+			updates := []struct {
+				name string
+				u    sessionplus.Update
+			}{
+				{"write", write(vals("theme", "dark", "user", "new-user"), nil, hour)},
+				{"write that only deletes", write(nil, []string{"user"}, hour)},
+				{"touch", touch(hour)},
+			}
+			for _, s := range setups {
+				for _, u := range updates {
+					tok := p + ":" + randomHex(16)
+					if s.setup != nil {
+						s.setup(tok)
+					}
+					before, err := rdb.HGetAll(ctx, tok).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					ttl, err := rdb.PTTL(ctx, tok).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := st.Save(ctx, tok, u.u); !errors.Is(err, sessionplus.ErrNotFound) {
+						t.Errorf("%s of a %s: %v, want ErrNotFound", u.name, s.name, err)
+					}
+					after, err := rdb.HGetAll(ctx, tok).Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(after) != fmt.Sprint(before) {
+						t.Errorf("%s of a %s changed the hash from %q to %q, want it unchanged", u.name, s.name, before, after)
+					}
+					if ttl2, err := rdb.PTTL(ctx, tok).Result(); err != nil || ttl2 > ttl || ttl2 < ttl-time.Minute {
+						t.Errorf("%s of a %s: PTTL %v before, %v (%v) after; want it unchanged", u.name, s.name, ttl, ttl2, err)
+					}
 				}
-				rdb.Expire(ctx, tok, time.Hour)
-				return tok
 			}
 
-			if _, err := st.Load(ctx, stale()); !errors.Is(err, sessionplus.ErrNotFound) {
-				t.Errorf("Load of a stale key: %v, want ErrNotFound", err)
-			}
-			tok := stale()
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); !errors.Is(err, sessionplus.ErrNotFound) {
-				t.Errorf("keep-alive of a stale key: %v, want ErrNotFound", err)
-			}
-			if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
-				t.Errorf("Load after a keep-alive of a stale key: %v, want ErrNotFound (it must not be revived)", err)
-			}
-			tok = stale()
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("theme", "dark"), Expiry: time.Now().Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
+			// Load returns a stale hash with its stored expiry, which the
+			// root package checks; a hash without one is no session.
+			tok := p + ":" + randomHex(16)
+			setups[1].setup(tok)
 			rec, err := st.Load(ctx, tok)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("Load of a stale hash: %v", err)
 			}
-			if fmt.Sprint(rec.Values) != fmt.Sprint(vals("theme", "dark")) {
-				t.Errorf("after a field-level write to a stale key: %q, want only theme (the old fields must not come back)", rec.Values)
+			if fmt.Sprint(rec.Expiry.UnixMilli()) != past {
+				t.Errorf("Load of a stale hash: expiry %d, want the stored %s", rec.Expiry.UnixMilli(), past)
 			}
-
-			// A hash without a valid expiry field was not written by the
-			// store: it is no session.
 			tok = p + ":" + randomHex(16)
-			rdb.HSet(ctx, tok, "user", "x")
-			rdb.Expire(ctx, tok, time.Hour)
+			setups[2].setup(tok)
 			if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
 				t.Errorf("Load of a hash without an expiry: %v, want ErrNotFound", err)
 			}
@@ -426,14 +465,21 @@ func TestStaleKey(t *testing.T) {
 	}
 }
 
-func TestReservedField(t *testing.T) {
-	rdb := standaloneClient(t)
+// TestUnknownKind shows that a Save of a kind the driver does not know is
+// an error that is not ErrNotFound, and sends nothing.
+func TestUnknownKind(t *testing.T) {
+	cnt := &counter{}
+	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	rdb.AddHook(cnt)
+	defer rdb.Close()
 	st := redis.New(rdb)
-	tok := prefix(t, rdb) + ":" + randomHex(16)
-	_, err := st.Save(t.Context(), tok, sessionplus.Update{Set: vals("\x00expiry", "1"), Expiry: time.Now().Add(time.Hour), Replace: true})
-	if err == nil || !strings.Contains(err.Error(), "reserved") {
-		t.Fatalf("Save of the reserved field: %v, want an error saying it is reserved", err)
+	for _, k := range []sessionplus.Kind{0, sessionplus.Touch + 1} {
+		_, err := st.Save(t.Context(), "session:x", sessionplus.Update{Kind: k, Set: vals("a", "1"), Expiry: time.Now().Add(time.Hour)})
+		if err == nil || errors.Is(err, sessionplus.ErrNotFound) || !strings.Contains(err.Error(), k.String()) {
+			t.Errorf("Save of kind %v: %v, want an error naming the kind that is not ErrNotFound", k, err)
+		}
 	}
+	cnt.want(t, 0, "Saves of unknown kinds")
 }
 
 // TestWrongType shows that a key of another type is an error, not a
@@ -449,8 +495,12 @@ func TestWrongType(t *testing.T) {
 	if _, err := st.Load(ctx, tok); err == nil || errors.Is(err, sessionplus.ErrNotFound) || strings.Contains(err.Error(), tok) {
 		t.Errorf("Load of a string key: %v, want an error that is not ErrNotFound and does not contain the token", err)
 	}
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
-		t.Errorf("keep-alive of a string key: %v, want an error that is not ErrNotFound", err)
+	hour := time.Now().Add(time.Hour)
+	if _, err := st.Save(ctx, tok, write(vals("a", "1"), nil, hour)); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("write of a string key: %v, want an error that is not ErrNotFound", err)
+	}
+	if _, err := st.Save(ctx, tok, touch(hour)); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("touch of a string key: %v, want an error that is not ErrNotFound", err)
 	}
 }
 
@@ -529,12 +579,12 @@ func checkFailures(t *testing.T, st *redis.Store, ctx context.Context) {
 	}
 	_, err := st.Load(ctx, tok)
 	check("Load", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: hour, Replace: true})
-	check("Save (replace)", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: hour})
-	check("Save (field-level)", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Expiry: hour})
-	check("Save (keep-alive)", err)
+	_, err = st.Save(ctx, tok, create(vals("a", "1"), hour))
+	check("Save (create)", err)
+	_, err = st.Save(ctx, tok, write(vals("a", "1"), []string{"b"}, hour))
+	check("Save (write)", err)
+	_, err = st.Save(ctx, tok, touch(hour))
+	check("Save (touch)", err)
 	check("Delete", st.Delete(ctx, tok))
 }
 
@@ -734,7 +784,7 @@ func TestOpen(t *testing.T) {
 				}
 				defer rs.Close()
 				tok := "sessionplus-test-" + randomHex(6) + ":" + randomHex(16)
-				if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: time.Now().Add(time.Minute), Replace: true}); err != nil {
+				if _, err := st.Save(ctx, tok, create(vals("a", "1"), time.Now().Add(time.Minute))); err != nil {
 					t.Fatalf("Save through the opened store: %v", err)
 				}
 				if _, err := st.Load(ctx, tok); err != nil {
