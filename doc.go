@@ -50,6 +50,7 @@
 //	                            | http.SameSite
 //	session_lifetime            duration                   24h
 //	session_permanent_lifetime  duration                   744h (31 days)
+//	session_absolute_lifetime   duration                   none: no absolute timeout
 //	secret_keys                 [][]byte | []string        Config.SecretKeys
 //	store                       Store                      none: a live store instead of a driver
 //
@@ -106,25 +107,54 @@
 // Server-side session ids are 256 bits from crypto/rand, in base64url. An id
 // the backend does not know, has expired or (under use_signer) is not signed
 // by one of the secret keys is never adopted: the session starts afresh with
-// a new id. Records are stored under key_prefix + ":" + the SHA-256 of the
-// id, so a leaked database holds no usable session ids. [Session.Regenerate]
-// moves every server-side session to a new id (call it at login), and
-// [Session.Destroy] ends all of them (log-out).
+// a new id. Records are stored under key_prefix + ":" + a SHA-256 hash of
+// the id and of its lifetime terms, so a leaked database holds no usable
+// session ids. [Session.Regenerate] moves every server-side session to a
+// new id (call it at login), and [Session.Destroy] ends all of them
+// (log-out).
 //
-// A session lasts session_lifetime, or session_permanent_lifetime once
-// [Session.SetPermanent] marks it permanent; a permanent session's cookie
-// expires with it, while other cookies end with the browser session unless
-// cookie_max_age is set. Expiry is checked on every read, whatever the
-// backend's own sweeper does. A session that is used but not changed is kept
-// alive without being read: at most once every tenth of its lifetime (at
-// most hourly), its expiry is moved with a cheap backend call (PEXPIREAT,
-// memcache touch, a one-field update). When the next keep-alive is due
-// travels in the cookie: in the id cookie of a server-side session (signed
-// under use_signer), and after a "~" at the end of a secure cookie, so that
-// a request that does not touch a secure cookie's fields does not even
-// decode it. That hint is not authenticated; forging it only moves the
-// session's own keep-alive, since the expiry and permanent flag that count
-// are inside the signed, encrypted record.
+// The lifetimes follow OWASP's session management cheat sheet:
+//
+//   - Idle timeout: a session lasts session_lifetime after its last use, or
+//     session_permanent_lifetime once [Session.SetPermanent] marks it
+//     permanent ("remember me"); a permanent session's cookie expires with
+//     it, other cookies end with the browser session unless cookie_max_age
+//     is set.
+//   - Absolute timeout: with session_absolute_lifetime, a session ends at
+//     most that long after it was created under its id, however active,
+//     permanent or not. No record TTL and no cookie expiry passes that
+//     point, and the request after it is a fresh session (the handler sees
+//     no user), never an error. Regenerate gives a new id and so starts a
+//     new window; a change of permanence keeps it.
+//
+// The server decides every lifetime, and no cookie byte a client can edit
+// or replay lengthens one. A server-side session's cookie carries its terms
+// (the permanent flag and the creation time) next to its id, and those
+// terms are part of the hash the record is stored under: a cookie with
+// edited terms names a key that holds nothing, so its keep-alive and its
+// writes change nothing (neither creates a record) and its read starts a
+// fresh session. A secure cookie keeps its terms inside its signed,
+// encrypted record, which alone decides its lifetime when it is saved
+// again. Expiry is checked on every read, whatever the backend's own
+// sweeper does.
+//
+// A session that is used but not changed is kept alive without being read:
+// at most once every tenth of its lifetime (at most hourly), its expiry is
+// moved with a cheap backend call (PEXPIREAT, memcache touch, a one-field
+// update). When the next keep-alive is due travels in the cookie: in the
+// id cookie of a server-side session (signed under use_signer), and after a
+// "~" at the end of a secure cookie, so that a request that does not touch
+// a secure cookie's fields does not even decode it. The due time is not
+// authenticated: editing it only makes the session's own keep-alive come
+// sooner or later, and the tests in package reliability show that it does
+// no more.
+//
+// A deleted record never comes back. When another request ends a session
+// (log-out, login, a revocation) while this one is in flight, this
+// request's writes and keep-alives find no record and create none; its
+// changes to that session are dropped and logged, and it sends no cookie
+// for the session, so that the cookie the ending request sent stays in the
+// browser. The old cookie loads nothing again.
 //
 // # Cookies and saving
 //
@@ -143,8 +173,11 @@
 // A driver implements [Driver] (opening a [Store] from a session's
 // driver-specific [Options], decoded with [DecodeOptions]) and registers it
 // from init with [Register]. A [Store] moves records by token: Load, Save
-// with an [Update] (whole record, changed fields, or keep-alive) and Delete;
-// the root package does everything else. Package
+// with an [Update] of one [Kind] ([Create] a whole record, [Write] changed
+// fields of a live one, [Touch] to keep it alive) and Delete; Write and
+// Touch of a record that is gone create nothing. The root package does
+// everything else, the generic checks included (done contexts, expiry on
+// read, tokens kept out of errors). Package
 // [github.com/sessionplus/sessionplus/drivers/drivertest] is the conformance
 // suite every driver, built-in or custom, runs.
 package sessionplus
