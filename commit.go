@@ -222,8 +222,8 @@ func (p *Part) ended(ctx context.Context, op string) outcome {
 func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 	c := p.conf
 	oldKey := ""
-	if p.idOK {
-		oldKey = storageKey(c.keyPrefix, p.idc, c.hashIDs)
+	if p.idOK && p.needsIO(now) {
+		oldKey = p.storageKey()
 	}
 	move := p.moving()
 	if move {
@@ -450,7 +450,7 @@ func (p *Part) afterSave(idc idCookie, expiry, now time.Time) outcome {
 	idc.due = c.nextDue(idc.permanent, expiry, now)
 	o := p.afterSaveValue(idc.encode(c.name, c.signKeys), idc.permanent, expiry, now)
 	if o.err == nil {
-		p.idc, p.idOK = idc, true
+		p.idc, p.idOK, p.key = idc, true, ""
 	}
 	return o
 }

@@ -43,16 +43,23 @@ func validID(id string) bool {
 // nothing is stored, so its keep-alive and its writes find nothing (both
 // create nothing), and its read starts a fresh session.
 func storageKey(prefix string, c idCookie, hash bool) string {
+	var buf [idLen + 16]byte
+	body := append(buf[:0], c.id...)
+	body = append(body, '.')
+	body = c.appendTerms(body)
 	var b strings.Builder
-	b.Grow(idLen + 16)
-	b.WriteString(c.id)
-	b.WriteByte('.')
-	c.writeTerms(&b)
+	b.Grow(len(prefix) + 1 + max(len(body), idLen))
+	b.WriteString(prefix)
+	b.WriteByte(':')
 	if !hash {
-		return prefix + ":" + b.String()
+		b.Write(body)
+		return b.String()
 	}
-	sum := sha256.Sum256([]byte(b.String()))
-	return prefix + ":" + b64.EncodeToString(sum[:])
+	sum := sha256.Sum256(body)
+	var enc [idLen]byte
+	b64.Encode(enc[:], sum[:])
+	b.Write(enc[:])
+	return b.String()
 }
 
 // idCookie is what the cookie of a server-side session carries: the id, the
@@ -71,14 +78,14 @@ type idCookie struct {
 	due       time.Time
 }
 
-// writeTerms writes the permanent flag and the creation time.
-func (c idCookie) writeTerms(b *strings.Builder) {
+// appendTerms appends the permanent flag and the creation time to b.
+func (c idCookie) appendTerms(b []byte) []byte {
 	if c.permanent {
-		b.WriteByte('p')
+		b = append(b, 'p')
 	} else {
-		b.WriteByte('s')
+		b = append(b, 's')
 	}
-	b.WriteString(strconv.FormatInt(c.created.Unix(), 36))
+	return strconv.AppendInt(b, c.created.Unix(), 36)
 }
 
 // parseUnix36 parses a time written as base 36 Unix seconds.
@@ -139,19 +146,18 @@ func splitHint(v string) (token string, h hint, ok bool) {
 // encode returns the cookie value, signed with the first key when signKeys
 // is not empty.
 func (c idCookie) encode(name string, signKeys [][]byte) string {
-	var b strings.Builder
-	b.Grow(idLen + 24 + 44)
-	b.WriteString(c.id)
-	b.WriteByte('.')
-	c.writeTerms(&b)
-	b.WriteByte('.')
-	b.WriteString(strconv.FormatInt(c.due.Unix(), 36))
+	var buf [idLen + 32 + 44]byte
+	b := append(buf[:0], c.id...)
+	b = append(b, '.')
+	b = c.appendTerms(b)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, c.due.Unix(), 36)
 	if len(signKeys) > 0 {
-		body := b.String()
-		b.WriteByte('.')
-		b.WriteString(b64.EncodeToString(idMAC(signKeys[0], name, body)))
+		mac := idMAC(signKeys[0], name, b)
+		b = append(b, '.')
+		b = b64.AppendEncode(b, mac)
 	}
-	return b.String()
+	return string(b)
 }
 
 // parseIDCookie parses a cookie value made by encode. When signKeys is not
@@ -170,7 +176,7 @@ func parseIDCookie(name, v string, signKeys [][]byte) (idCookie, bool) {
 	if signed != (len(signKeys) > 0) {
 		return idCookie{}, false
 	}
-	if signed && !verifyIDMAC(signKeys, name, v[:len(v)-len(sig)-1], sig) {
+	if signed && !verifyIDMAC(signKeys, name, []byte(v[:len(v)-len(sig)-1]), sig) {
 		return idCookie{}, false
 	}
 	created, ok1 := parseUnix36(terms[1:])
@@ -180,15 +186,15 @@ func parseIDCookie(name, v string, signKeys [][]byte) (idCookie, bool) {
 	}
 	return idCookie{id: id, permanent: terms[0] == 'p', created: created, due: due}, true
 }
-func idMAC(key []byte, name, body string) []byte {
+func idMAC(key []byte, name string, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(name))
 	m.Write([]byte{0})
-	m.Write([]byte(body))
+	m.Write(body)
 	return m.Sum(nil)
 }
 
-func verifyIDMAC(keys [][]byte, name, body, sig string) bool {
+func verifyIDMAC(keys [][]byte, name string, body []byte, sig string) bool {
 	got, err := b64.DecodeString(sig)
 	if err != nil || len(got) != sha256.Size {
 		return false

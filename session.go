@@ -55,6 +55,7 @@ type Part struct {
 	in     string   // the incoming cookie value, "" without one
 	idc    idCookie // the parsed id cookie of a server-side session: id and terms
 	idOK   bool     // idc is well-formed (under use_signer, signed) and within its absolute lifetime
+	key    string   // the storage key of idc, once computed (see storageKey)
 	token  string   // a client-side session's store value (in without the hint)
 	hint   hint     // a client-side session's keep-alive hint
 	hintOK bool     // the incoming cookie of a client-side session had a hint
@@ -117,7 +118,7 @@ func (p *Part) read(ctx context.Context) {
 	}
 	token := p.token
 	if !c.client {
-		token = storageKey(c.keyPrefix, p.idc, c.hashIDs)
+		token = p.storageKey()
 	}
 	now := p.s.m.now()
 	rec, err := c.load(ctx, token, now)
@@ -138,6 +139,14 @@ func (p *Part) read(ctx context.Context) {
 	if p.values == nil {
 		p.values = map[string][]byte{}
 	}
+}
+
+// storageKey returns the storage key of the id cookie p holds.
+func (p *Part) storageKey() string {
+	if p.key == "" {
+		p.key = storageKey(p.conf.keyPrefix, p.idc, p.conf.hashIDs)
+	}
+	return p.key
 }
 
 // takeTerms takes a client-side record's terms out of its values. A record
