@@ -45,9 +45,8 @@
 //
 // Sessions are read from the primary whatever the read preference of the
 // url or client: a read from a lagging secondary could miss the last write
-// of a session. There are no transactions: a save is one write to one
-// document (two when a field-level write finds an expired document still
-// holding its token, and replaces it).
+// of a session. There are no transactions: every save and delete is one
+// command on one document.
 //
 // # Document
 //
@@ -68,13 +67,20 @@
 // that do not enforce the limit). An _id holds at most 1024 bytes, so a
 // key_prefix over 980 bytes fails the configuration at startup.
 //
-// A new session, or one whose id changes, is written whole with one
-// ReplaceOne (upsert). Changing a session is one UpdateOne (upsert) that
-// $sets data.<field> for each changed field and expires_at, and $unsets
-// data.<field> for each removed field: fields that this request did not
-// change are not written, so two requests that change different fields of
-// one session both land. Keeping an unchanged session alive is one
-// UpdateOne of expires_at alone.
+// A new session, or one whose id changes ([sessionplus.Create]), is
+// written whole with one ReplaceOne (upsert). Changing a session
+// ([sessionplus.Write]) is one UpdateOne, without upsert, on the filter
+// {_id: <token>, expires_at: {$gt: <now>}}, that $sets data.<field> for
+// each changed field and expires_at, and $unsets data.<field> for each
+// removed field: fields that this request did not change are not written,
+// so two requests that change different fields of one session both land.
+// Keeping an unchanged session alive ([sessionplus.Touch]) is the same
+// UpdateOne with a $set of expires_at alone. A Write or Touch that matches
+// no document changes nothing and returns [sessionplus.ErrNotFound]: the
+// check and the write are one command, so a request in flight never
+// brings back a session that another request logged out or that expired.
+// Ending a session is one DeleteOne; deleting a token with no document
+// returns ErrNotFound.
 //
 // # Field names
 //
@@ -93,9 +99,7 @@
 // pass about once a minute. Whatever the TTL monitor does, every read,
 // keep-alive and field-level write filters on expires_at > now, so an
 // expired session is never served, kept alive or brought back by a later
-// write: a field-level write to an expired session starts a new one from
-// its own fields alone. A save whose expiry has passed deletes the
-// document.
+// write.
 //
 // A server that cannot create the TTL index, because it does not implement
 // TTL indexes (FerretDB v1 answers NotImplemented, code 238) or because an
@@ -110,10 +114,11 @@
 // MongoDB applies each update to a document atomically. FerretDB v1
 // applies one as a read of the document and a write of the whole document
 // back, with no lock in between, so two updates of one session at the same
-// time can lose a field. The driver serializes the saves of a session
-// within one [Store], so the concurrent requests of one app instance are
-// safe on such a server; the requests of several instances that share a
-// FerretDB are not, and need MongoDB.
+// time can lose a field, and an update that read the document just before
+// a delete reports a match though it wrote nothing. The driver serializes
+// the saves and deletes of a session within one [Store], so the concurrent
+// requests of one app instance are safe on such a server; the requests of
+// several instances that share a FerretDB are not, and need MongoDB.
 //
 // # Typed constructor
 //

@@ -5,13 +5,18 @@ import (
 	"sync"
 )
 
-// keyLocks serializes the writes of one token within a Store. MongoDB
-// applies each update to a document atomically and needs none of it, but
-// some servers of its wire protocol do not: FerretDB v1 reads the document,
-// applies $set and $unset, and writes the whole document back, so two
-// updates of one document at the same time can lose a field. Serializing
-// the writes of a token makes the field-level writes of one app instance
-// land on such servers too, at no cost to writes of different sessions.
+// keyLocks serializes the saves and deletes of one token within a Store.
+// MongoDB needs none of it: each Write and Touch is one conditional update
+// that the server applies to the document atomically. Some servers of its
+// wire protocol do not: FerretDB v1 runs an update as a read of the
+// matching document, $set and $unset applied in memory, and a write of the
+// whole document back, with no lock in between. Two field-level writes of
+// one session at the same time then lose fields (drivertest's
+// ConcurrentFieldWrites fails without this lock), and a write that read
+// the document before a concurrent Delete reports success though it
+// changed nothing. Serializing the saves and deletes of a token makes the
+// requests of one app instance safe on such servers too, at no cost to
+// those of different sessions.
 type keyLocks struct {
 	mu    sync.Mutex
 	locks map[string]*keyLock

@@ -183,7 +183,7 @@ type Store struct {
 	coll   *gomongo.Collection
 	logger *slog.Logger
 
-	locks keyLocks // serializes the saves of one token
+	locks keyLocks // serializes the saves and deletes of one token (see keyLocks)
 
 	owned     *gomongo.Client // built by Open from url; disconnected by Close
 	closeOnce sync.Once

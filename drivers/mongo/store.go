@@ -27,8 +27,8 @@ const (
 // key on MongoDB before 4.2. See [Store.CheckKeyPrefix].
 const maxTokenLen = 1024
 
-// maxAttempts bounds the rounds of a save that races with other writes of
-// the same token (see writeFields).
+// maxAttempts bounds the tries of a Create that collides on _id with a
+// concurrent Create of the same token (see create).
 const maxAttempts = 5
 
 // maxDocSize is the largest document MongoDB stores: 16 MiB.
@@ -84,26 +84,19 @@ func live(token string, now time.Time) bson.D {
 // so is a token that cannot be a document id. Any other error, such as a
 // server that does not answer, is returned as it is, wrapped.
 func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, err
-	}
 	if !validToken(token) {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
-	now := time.Now()
-	raw, err := s.coll.FindOne(ctx, live(token, now)).Raw()
+	raw, err := s.coll.FindOne(ctx, live(token, time.Now())).Raw()
 	if errors.Is(err, gomongo.ErrNoDocuments) {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
 	if err != nil {
-		return sessionplus.Record{}, s.fail("find", token, err)
+		return sessionplus.Record{}, fail("find", err)
 	}
 	rec, err := decodeRecord(raw)
 	if err != nil {
 		return sessionplus.Record{}, fmt.Errorf("mongo: the stored session is not a document of this driver: %w", err)
-	}
-	if !now.Before(rec.Expiry) {
-		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
 	return rec, nil
 }
@@ -141,60 +134,59 @@ func decodeRecord(raw bson.Raw) (sessionplus.Record, error) {
 	return rec, nil
 }
 
-// Save applies u to the document of token as [sessionplus.Update]
-// describes, and returns token:
+// Save applies u to the document of token as [sessionplus.Kind] describes,
+// and returns token. Each kind is one command:
 //
-//   - Replace: one ReplaceOne with upsert of the whole document.
-//   - A field-level write: one UpdateOne with upsert, on the document of
-//     token that has not expired, that $sets data.<field> for the fields in
-//     Set and expires_at, and $unsets data.<field> for the fields in Del.
+//   - Create: one ReplaceOne with upsert of the whole document.
+//   - Write: one UpdateOne, without upsert, of the document of token whose
+//     expires_at has not passed, that $sets data.<field> for each field in
+//     Set and expires_at, and $unsets data.<field> for each field in Del.
 //     Fields of other writes are left as they are, so two requests that
-//     change different fields of a session both land. Where an expired
-//     document still holds the token (the TTL monitor had not removed it
-//     yet), it is replaced by a document of Set alone: its fields never
-//     come back.
-//   - A keep-alive: one UpdateOne, without upsert, of expires_at of the
-//     live document; none is an error wrapping [sessionplus.ErrNotFound].
+//     change different fields of a session both land.
+//   - Touch: one UpdateOne, without upsert, that $sets expires_at of the
+//     document of token whose expires_at has not passed.
 //
-// An update whose Expiry has already passed deletes the document instead
-// (a keep-alive still returns ErrNotFound when there was no live document).
-// A save whose fields alone exceed MongoDB's document limit of 16 MiB, or
-// that the server refuses as too large, fails with an error wrapping
-// [sessionplus.ErrRecordTooLarge] and changes nothing.
+// A Write or Touch that matches no document (none is stored, or an expired
+// one the TTL monitor has not removed yet, or one a log-out deleted)
+// changes nothing and returns [sessionplus.ErrNotFound]: the filter and
+// the update are one command, so a session that another request ended is
+// never brought back. A save whose fields alone exceed MongoDB's document
+// limit of 16 MiB, or that the server refuses as too large, fails with an
+// error wrapping [sessionplus.ErrRecordTooLarge] and changes nothing.
 //
-// Saves of one token through one Store are serialized, for the servers
-// that do not apply an update to a document atomically (see the package
-// documentation); saves of different tokens run in parallel.
+// Saves and deletes of one token through one Store are serialized, for
+// the servers that do not apply an update to a document atomically (see
+// the package documentation); those of different tokens run in parallel.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
 	if !validToken(token) {
-		if (u.Kind == sessionplus.Touch) {
-			return "", sessionplus.ErrNotFound
+		if u.Kind == sessionplus.Create {
+			return "", errBadToken
 		}
-		return "", errBadToken
+		return "", sessionplus.ErrNotFound // nothing can be stored under it
 	}
-	if (u.Kind != sessionplus.Touch) && time.Now().Before(u.Expiry) {
+	var update bson.D
+	switch u.Kind {
+	case sessionplus.Create, sessionplus.Write:
 		if err := checkSize(token, u.Set); err != nil {
 			return "", err
 		}
+		if u.Kind == sessionplus.Write {
+			update = fieldUpdate(u)
+		}
+	case sessionplus.Touch:
+		update = bson.D{{Key: "$set", Value: bson.D{{Key: fieldExpires, Value: u.Expiry}}}}
+	default:
+		return "", fmt.Errorf("mongo: unknown kind of save %v", u.Kind)
 	}
 	unlock, err := s.locks.lock(ctx, token)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	now := time.Now()
-	switch {
-	case !now.Before(u.Expiry):
-		err = s.saveExpired(ctx, token, u, now)
-	case (u.Kind == sessionplus.Create):
-		err = s.replace(ctx, token, u)
-	case (u.Kind == sessionplus.Touch):
-		err = s.keepAlive(ctx, token, u, now)
-	default:
-		err = s.writeFields(ctx, token, u, now)
+	if u.Kind == sessionplus.Create {
+		err = s.create(ctx, token, u)
+	} else {
+		err = s.update(ctx, token, update)
 	}
 	if err != nil {
 		return "", err
@@ -219,7 +211,26 @@ func binary(v []byte) bson.Binary {
 	return bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: v}
 }
 
-func (s *Store) replace(ctx context.Context, token string, u sessionplus.Update) error {
+// fieldUpdate returns the update document of a Write: $set of the fields
+// in Set and of expires_at, $unset of the fields in Del.
+func fieldUpdate(u sessionplus.Update) bson.D {
+	set := make(bson.D, 0, len(u.Set)+1)
+	for name, v := range u.Set {
+		set = append(set, bson.E{Key: fieldData + "." + encodeField(name), Value: binary(v)})
+	}
+	set = append(set, bson.E{Key: fieldExpires, Value: u.Expiry})
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(u.Del) > 0 {
+		unset := make(bson.D, 0, len(u.Del))
+		for _, name := range u.Del {
+			unset = append(unset, bson.E{Key: fieldData + "." + encodeField(name), Value: ""})
+		}
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	return update
+}
+
+func (s *Store) create(ctx context.Context, token string, u sessionplus.Update) error {
 	doc := document(token, u.Set, u.Expiry)
 	var err error
 	for range maxAttempts {
@@ -232,16 +243,17 @@ func (s *Store) replace(ctx context.Context, token string, u sessionplus.Update)
 		}
 	}
 	if err != nil {
-		return s.fail("replace", token, err)
+		return fail("replace", err)
 	}
 	return nil
 }
 
-func (s *Store) keepAlive(ctx context.Context, token string, u sessionplus.Update, now time.Time) error {
-	res, err := s.coll.UpdateOne(ctx, live(token, now),
-		bson.D{{Key: "$set", Value: bson.D{{Key: fieldExpires, Value: u.Expiry}}}})
+// update applies update, a Write or a Touch, to the live document of
+// token; without one it changes nothing and returns ErrNotFound.
+func (s *Store) update(ctx context.Context, token string, update bson.D) error {
+	res, err := s.coll.UpdateOne(ctx, live(token, time.Now()), update)
 	if err != nil {
-		return s.fail("update", token, err)
+		return fail("update", err)
 	}
 	if res.MatchedCount == 0 {
 		return sessionplus.ErrNotFound
@@ -249,89 +261,33 @@ func (s *Store) keepAlive(ctx context.Context, token string, u sessionplus.Updat
 	return nil
 }
 
-// saveExpired applies an update whose expiry has passed: the document goes.
-func (s *Store) saveExpired(ctx context.Context, token string, u sessionplus.Update, now time.Time) error {
-	filter := bson.D{{Key: fieldID, Value: token}}
-	if (u.Kind == sessionplus.Touch) {
-		filter = live(token, now)
+// Delete removes the document of token, live or expired. It returns
+// [sessionplus.ErrNotFound] when there was none (and for a token that
+// cannot be a document id).
+func (s *Store) Delete(ctx context.Context, token string) error {
+	if !validToken(token) {
+		return sessionplus.ErrNotFound
 	}
-	res, err := s.coll.DeleteOne(ctx, filter)
+	unlock, err := s.locks.lock(ctx, token)
 	if err != nil {
-		return s.fail("delete", token, err)
+		return err
 	}
-	if (u.Kind == sessionplus.Touch) && res.DeletedCount == 0 {
+	defer unlock()
+	res, err := s.coll.DeleteOne(ctx, bson.D{{Key: fieldID, Value: token}})
+	if err != nil {
+		return fail("delete", err)
+	}
+	if res.DeletedCount == 0 {
 		return sessionplus.ErrNotFound
 	}
 	return nil
 }
 
-func (s *Store) writeFields(ctx context.Context, token string, u sessionplus.Update, now time.Time) error {
-	set := make(bson.D, 0, len(u.Set)+1)
-	for name, v := range u.Set {
-		set = append(set, bson.E{Key: fieldData + "." + encodeField(name), Value: binary(v)})
-	}
-	set = append(set, bson.E{Key: fieldExpires, Value: u.Expiry})
-	update := bson.D{{Key: "$set", Value: set}}
-	var unset bson.D
-	for _, name := range u.Del {
-		if _, ok := u.Set[name]; !ok { // a field in both is set
-			unset = append(unset, bson.E{Key: fieldData + "." + encodeField(name), Value: ""})
-		}
-	}
-	if len(unset) > 0 {
-		update = append(update, bson.E{Key: "$unset", Value: unset})
-	}
-
-	for range maxAttempts {
-		_, err := s.coll.UpdateOne(ctx, live(token, now), update, options.UpdateOne().SetUpsert(true))
-		if err == nil {
-			return nil
-		}
-		if !gomongo.IsDuplicateKeyError(err) {
-			return s.fail("update", token, err)
-		}
-		// The upsert found no live document but could not insert one: an
-		// expired document holds the token (or a concurrent upsert won).
-		// Replace the expired one by a record of Set alone, unless it has
-		// come alive since, in which case the update is tried again.
-		res, err := s.coll.ReplaceOne(ctx,
-			bson.D{{Key: fieldID, Value: token}, {Key: fieldExpires, Value: bson.D{{Key: "$not", Value: bson.D{{Key: "$gt", Value: now}}}}}},
-			document(token, u.Set, u.Expiry))
-		if err != nil {
-			return s.fail("replace", token, err)
-		}
-		if res.MatchedCount == 1 {
-			return nil
-		}
-	}
-	return fmt.Errorf("mongo: update: the document changed under %d rounds of concurrent writes; gave up", maxAttempts)
-}
-
-// Delete removes the document of token. Deleting an unknown token, or one
-// that cannot be a document id, returns nil.
-func (s *Store) Delete(ctx context.Context, token string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !validToken(token) {
-		return nil
-	}
-	if _, err := s.coll.DeleteOne(ctx, bson.D{{Key: fieldID, Value: token}}); err != nil {
-		return s.fail("delete", token, err)
-	}
-	return nil
-}
-
-// fail wraps err of operation op on token. The message leaves out the token
-// (a duplicate-key error quotes the _id, for one) and its last part, which
-// is the id or its hash.
-func (s *Store) fail(op, token string, err error) error {
-	msg := strings.ReplaceAll(err.Error(), token, "<token>")
-	if i := strings.LastIndexByte(token, ':'); i >= 0 && len(token)-i > 16 {
-		msg = strings.ReplaceAll(msg, token[i+1:], "<id>")
-	}
+// fail wraps err of operation op. A document over the server's limit is an
+// error wrapping [sessionplus.ErrRecordTooLarge] as well.
+func fail(op string, err error) error {
 	if hasCode(err, tooLargeCodes...) || errors.Is(err, driver.ErrDocumentTooLarge) {
-		return fmt.Errorf("mongo: %s: %w: %w", op, sessionplus.ErrRecordTooLarge, &wrapped{msg: msg, err: err})
+		return fmt.Errorf("mongo: %s: %w: %w", op, sessionplus.ErrRecordTooLarge, err)
 	}
-	return &wrapped{msg: "mongo: " + op + ": " + msg, err: err}
+	return fmt.Errorf("mongo: %s: %w", op, err)
 }
