@@ -53,7 +53,7 @@ func (s *Session) Commit() error {
 
 func (s *Session) saveLocked() error {
 	now := s.m.now()
-	s.inherit = s.perm == nil && s.startsNew() && s.inheritedLocked()
+	s.inherit = s.startsNew() && s.inheritedLocked()
 	var buf [8]outcome
 	outs := buf[:0]
 	if len(s.parts) > len(buf) {
@@ -108,8 +108,8 @@ func (s *Session) commitConcurrently(outs []outcome, now time.Time) {
 // a session it holds is permanent (see inheritedLocked).
 func (s *Session) permanentOf(p *Part) bool {
 	switch {
-	case s.perm != nil:
-		return *s.perm
+	case p.chosen() != nil:
+		return *p.chosen()
 	case p.conf.client && p.exists:
 		return p.permanent
 	case !p.conf.client && p.idOK && !p.newID:
@@ -118,11 +118,21 @@ func (s *Session) permanentOf(p *Part) bool {
 	return s.inherit
 }
 
+// chosen returns the permanence the handler chose for p in this request
+// (with [Part.SetPermanent], else [Session.SetPermanent]), or nil.
+func (p *Part) chosen() *bool {
+	if p.perm != nil {
+		return p.perm
+	}
+	return p.s.perm
+}
+
 // startsNew reports whether the save starts a session the browser does not
-// hold, which then takes its permanence from the others.
+// hold, and whose permanence the handler did not choose, which then takes
+// it from the others.
 func (s *Session) startsNew() bool {
 	for _, p := range s.parts {
-		if p.state == ready && p.changed() && len(p.values) > 0 && !p.exists {
+		if p.chosen() == nil && p.state == ready && p.changed() && len(p.values) > 0 && !p.exists {
 			return true
 		}
 	}
@@ -175,7 +185,7 @@ func (p *Part) changed() bool {
 // server-side session: its record then moves to the storage key of its new
 // terms.
 func (p *Part) moving() bool {
-	return !p.conf.client && p.idOK && !p.newID && p.s.perm != nil && *p.s.perm != p.idc.permanent
+	return !p.conf.client && p.idOK && !p.newID && p.chosen() != nil && *p.chosen() != p.idc.permanent
 }
 
 // needsIO reports whether committing a server-side part may reach its
@@ -379,7 +389,7 @@ func (s *Session) detachedCtx() context.Context {
 func (p *Part) commitClient(now time.Time) outcome {
 	c := p.conf
 	if p.in != "" && !p.changed() && p.state == unread && p.hintOK && now.Before(p.hint.due) &&
-		(p.s.perm == nil || *p.s.perm == p.hint.permanent) {
+		(p.chosen() == nil || *p.chosen() == p.hint.permanent) {
 		// Untouched, and by the hint nothing is due: not even decoded. The
 		// hint can only skip work; every save below takes its terms from
 		// the authenticated record.

@@ -75,6 +75,7 @@ type Part struct {
 	deleteOld bool            // the next save deletes the record of the incoming id
 	carry     bool            // the next save copies the record read (Regenerate): void if it was ended meanwhile
 	lost      bool            // a change was refused because the read failed
+	perm      *bool           // set by Part.SetPermanent
 	outLine   string          // the Set-Cookie line of the last save
 }
 
@@ -300,19 +301,30 @@ func GetAs[T any](r Reader, field string) (T, bool, error) {
 	if err != nil || !ok {
 		return zero, false, err
 	}
-	if v != nil {
-		if t, isT := v.(T); isT {
-			return t, true, nil
-		}
-		if stored, err = encodeValue(v); err != nil {
-			return zero, false, withContext(fmt.Sprintf("field %q", field), err)
-		}
-	}
-	var t T
-	if err := decodeInto(stored, &t); err != nil {
-		return zero, false, withContext(fmt.Sprintf("field %q", field), err)
+	t, err := as[T](field, stored, v)
+	if err != nil {
+		return zero, false, err
 	}
 	return t, true, nil
+}
+
+// as returns a field's value as a T: v as given when it was set in this
+// request, else the stored bytes decoded.
+func as[T any](field string, stored []byte, v any) (T, error) {
+	var t T
+	if v != nil {
+		if t, isT := v.(T); isT {
+			return t, nil
+		}
+		var err error
+		if stored, err = encodeValue(v); err != nil {
+			return t, withContext(fmt.Sprintf("field %q", field), err)
+		}
+	}
+	if err := decodeInto(stored, &t); err != nil {
+		return t, withContext(fmt.Sprintf("field %q", field), err)
+	}
+	return t, nil
 }
 
 // Set sets field to value in every session that owns it. value is any Go
@@ -470,6 +482,9 @@ func (s *Session) Destroy() error {
 	defer s.mu.Unlock()
 	f := false
 	s.perm = &f
+	for _, p := range s.parts {
+		p.perm = nil
+	}
 	return nil
 }
 
@@ -663,8 +678,8 @@ func (p *Part) Expiry() (time.Time, error) {
 func (p *Part) Permanent() bool {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	if p.s.perm != nil {
-		return *p.s.perm
+	if c := p.chosen(); c != nil {
+		return *c
 	}
 	if p.held() {
 		if p.conf.client {
@@ -677,6 +692,21 @@ func (p *Part) Permanent() bool {
 		}
 	}
 	return p.s.inheritedLocked()
+}
+
+// SetPermanent marks this session alone permanent or not, as
+// [Session.SetPermanent] does for all of them, and takes precedence over it:
+// remember the user for session_permanent_lifetime while the CSRF cookie
+// stays a browser-session cookie. A session the browser starts in a later
+// request takes its permanence from one it holds, as in Flask.
+func (p *Part) SetPermanent(permanent bool) error {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if err := p.s.mutable(); err != nil {
+		return err
+	}
+	p.perm = &permanent
+	return nil
 }
 
 // Fields describes the fields the session owns, as configured:
