@@ -79,8 +79,12 @@ func (s *Session) saveLocked() error {
 			errs = append(errs, o.err)
 			continue
 		}
-		if o.cookie != "" {
-			s.parts[i].writeCookie(s.header, o.cookie)
+		p := s.parts[i]
+		switch {
+		case p.viaHeader:
+			p.writeToken(s.header)
+		case o.cookie != "":
+			p.writeCookie(s.header, o.cookie)
 		}
 	}
 	return errors.Join(errs...)
@@ -489,6 +493,7 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	}
 	// The request's state now is what was saved.
 	p.in, p.exists, p.found, p.expiry, p.permanent = value, true, true, expiry, perm
+	p.outToken = &p.in
 	p.state, p.dirty, p.newID, p.deleteOld, p.carry = ready, nil, false, false, false
 	return outcome{cookie: c.cookieLine(value, maxAge, expires)}
 }
@@ -505,6 +510,7 @@ func (p *Part) afterDelete() {
 // browser.
 func (p *Part) expired() string {
 	p.in = ""
+	p.outToken = &p.in
 	return p.conf.cookieLine("", -1, time.Unix(0, 0))
 }
 
@@ -561,6 +567,25 @@ func (p *Part) writeCookie(h http.Header, line string) {
 		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
 	} else if !strings.Contains(strings.ToLower(cc), "no-cache") && !strings.Contains(strings.ToLower(cc), "no-store") {
 		h.Set("Cache-Control", cc+`, no-cache="Set-Cookie"`)
+	}
+}
+
+// writeToken answers a session that came in its token_header in the same
+// header: the current token when it changed (as "Bearer <token>" in
+// Authorization), an empty value when the session ended, nothing when it
+// did not change. Every answer varies by the header, and none is cached.
+func (p *Part) writeToken(h http.Header) {
+	name := p.conf.tokenHeader
+	if p.outToken != nil {
+		v := *p.outToken
+		if v != "" && name == "Authorization" {
+			v = "Bearer " + v
+		}
+		h[name] = []string{v}
+		h.Set("Cache-Control", "no-store")
+	}
+	if !headerHas(h, "Vary", name) {
+		h.Add("Vary", name)
 	}
 }
 

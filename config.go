@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -61,6 +62,7 @@ type sessionConf struct {
 	absolute          time.Duration // 0: no absolute lifetime
 	keyPrefix         string
 	hashIDs           bool
+	tokenHeader       string // token_header, canonical; "" for none
 	signKeys          [][]byte // derived keys of use_signer; nil without it
 	attrs             string   // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
 }
@@ -156,6 +158,7 @@ type commonOptions struct {
 	KeyPrefix         *string        `mapstructure:"key_prefix"`
 	UseSigner         bool           `mapstructure:"use_signer"`
 	HashIDs           *bool          `mapstructure:"hash_ids"`
+	TokenHeader       string         `mapstructure:"token_header"`
 	SecretKeys        any            `mapstructure:"secret_keys"`
 	Store             any            `mapstructure:"store"`
 }
@@ -164,7 +167,7 @@ type commonOptions struct {
 var commonKeys = structKeys(&commonOptions{})
 
 // serverOnlyKeys apply only to server-side sessions.
-var serverOnlyKeys = []string{"key_prefix", "use_signer", "hash_ids"}
+var serverOnlyKeys = []string{"key_prefix", "use_signer", "hash_ids", "token_header"}
 
 // configError is a configuration error; it matches ErrConfig.
 type configError struct{ msg string }
@@ -339,6 +342,15 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 	}
 	if co.HashIDs != nil {
 		c.hashIDs = *co.HashIDs
+	}
+	if _, ok := opts["token_header"]; ok {
+		if !validCookieName(co.TokenHeader) {
+			return nil, bad("token_header", "expected a header name such as \"Authorization\" or \"X-Session-Token\", got %q", co.TokenHeader)
+		}
+		c.tokenHeader = textproto.CanonicalMIMEHeaderKey(co.TokenHeader)
+		if strings.EqualFold(c.tokenHeader, "Cookie") || strings.EqualFold(c.tokenHeader, "Set-Cookie") {
+			return nil, bad("token_header", "%q carries cookies; name a header of its own", co.TokenHeader)
+		}
 	}
 	if c.sameSite == http.SameSiteNoneMode && !c.secure {
 		return nil, bad("cookie_samesite", "\"None\" requires cookie_secure: true (browsers reject SameSite=None cookies that are not Secure)")

@@ -101,7 +101,11 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
 		parts = append(parts, Part{s: s, conf: c})
 		p := &parts[len(parts)-1]
 		ptrs = append(ptrs, p)
-		if v := cookieValue(cookies, c.name); v != "" {
+		v := cookieValue(cookies, c.name)
+		if v == "" && c.tokenHeader != "" {
+			v, p.viaHeader = headerToken(r.Header, c.tokenHeader)
+		}
+		if v != "" {
 			p.in = v
 			if c.client {
 				p.token, p.hint, p.hintOK = splitHint(v)
@@ -120,6 +124,26 @@ func (m *Manager) Begin(w http.ResponseWriter, r *http.Request) *Session {
 	}
 	s.parts = ptrs
 	return s
+}
+
+// headerToken returns the session token a request carries in header:
+// "Bearer <token>" in Authorization, the bare token in any other header.
+// via reports whether the header came at all, so that the answer goes by
+// header too.
+func headerToken(h http.Header, header string) (token string, via bool) {
+	vs := h[header]
+	if len(vs) == 0 {
+		return "", false
+	}
+	v := strings.TrimSpace(vs[0])
+	if header == "Authorization" {
+		scheme, rest, ok := strings.Cut(v, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return "", true
+		}
+		v = strings.TrimSpace(rest)
+	}
+	return v, true
 }
 
 // cookieValue returns the value of the first cookie named name in the

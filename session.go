@@ -77,6 +77,8 @@ type Part struct {
 	lost      bool            // a change was refused because the read failed
 	perm      *bool           // set by Part.SetPermanent
 	outLine   string          // the Set-Cookie line of the last save
+	viaHeader bool            // the request carried the session in its token_header: answer there too
+	outToken  *string         // the token to answer with by header; "" ends the session
 }
 
 // The fields under which a client-side record keeps its terms: its
@@ -707,6 +709,43 @@ func (p *Part) SetPermanent(permanent bool) error {
 	}
 	p.perm = &permanent
 	return nil
+}
+
+// Token returns the token that stands for this server-side session, as a
+// client sends it in the session's token_header (see the option): for a
+// JSON login endpoint to put in its body. A session changed in this request
+// is saved first, so that a new one has its id; Token then returns "" and
+// nil if the session holds nothing. A secure_cookie session has no token.
+func (p *Part) Token() (string, error) {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.mutable(); err != nil {
+		return "", err
+	}
+	if p.conf.client {
+		return "", fmt.Errorf("sessionplus: session %q (%s) keeps its data in its cookie and has no token", p.conf.name, p.conf.typ)
+	}
+	if p.changed() || p.moving() {
+		now := s.m.now()
+		s.inherit = s.startsNew() && s.inheritedLocked()
+		o := p.commit(s.ctx, now)
+		if o.err != nil {
+			return "", o.err
+		}
+		if p.viaHeader {
+			p.writeToken(s.header)
+		} else if o.cookie != "" {
+			p.writeCookie(s.header, o.cookie)
+		}
+	}
+	if p.read(s.ctx); p.state == failed {
+		return "", p.loadErr
+	}
+	if !p.exists || !p.idOK {
+		return "", nil
+	}
+	return p.in, nil
 }
 
 // Fields describes the fields the session owns, as configured:
