@@ -51,10 +51,10 @@
 // from the session id: key_prefix, ":" and 43 base64url characters (by
 // default a hash of the id). memcached keys are at most 250 bytes without
 // spaces or control characters, so key_prefix must be at most 206 bytes;
-// [Store.CheckKeyPrefix] checks a prefix. Load of a token that is not a valid
-// memcached key returns an error wrapping [sessionplus.ErrNotFound] (nothing
-// can be stored under it); Save under such a token fails with an error that
-// says so.
+// [Store.CheckKeyPrefix] checks a prefix. Load and Delete of a token that
+// is not a valid memcached key return an error wrapping
+// [sessionplus.ErrNotFound] (nothing can be stored under it); Save under
+// such a token fails with an error that says so.
 //
 // The item's value is the record in [sessionplus.MarshalRecord]'s encoding
 // (its fields and its expiry), followed by one 8-byte Unix time per
@@ -74,33 +74,47 @@
 // memcached reads on its own clock, so that a server clock up to a minute
 // behind the application's is covered) makes sure an item is gone by the
 // time its record expires. A session thus ends up to a few seconds before its
-// recorded expiry, and a record that would expire within that margin, or
-// has expired, is deleted rather than stored. The expiry is also checked on
-// every read: Load never returns a record whose expiry has passed.
-// Expirations are capped at memcached's largest, in January 2038.
+// recorded expiry, and a save whose new expiry falls within that margin
+// deletes the item rather than storing it. Expirations are capped at
+// memcached's largest, in January 2038. (The root package checks the expiry
+// of every record Load returns, so a server that is late to drop an item
+// never serves it.)
 //
-// A keep-alive of an unchanged session does not read it: it appends the new
-// expiry to the item (memcached's append) and touches the item with the new
-// expiration. As memcached has dropped an item by the time its record
-// expires, a touch that finds the item finds a live record: a keep-alive can
-// never revive an expired session, and a keep-alive of a missing item
-// returns an error wrapping [sessionplus.ErrNotFound]. A keep-alive racing a
+// # Keep-alives
+//
+// A keep-alive ([sessionplus.Touch]) does not read the record: it appends
+// the new expiry to the item (memcached's append) and touches the item with
+// the new expiration, two round trips. Both commands need the item to be
+// there, so a keep-alive never creates one: a keep-alive of a missing item,
+// or of one deleted while it runs, returns an error wrapping
+// [sessionplus.ErrNotFound]. As memcached has dropped an item by the time
+// its record expires, an append that finds the item finds a live record: a
+// keep-alive can never revive an expired session. A keep-alive racing a
 // write of the same session may leave the record with the earlier of their
-// two expiries. If an append is refused because the item would outgrow the
-// server's size limit, the keep-alive rewrites the record instead, which
-// drops the appended expiries; every field-level write does the same.
+// two expiries.
+//
+// memcached refuses an append with the same NOT_STORED both when there is
+// no item and when the item would outgrow the server's size limit. The
+// keep-alive then reads the item with gets: a miss is a record that is gone
+// ([sessionplus.ErrNotFound]); a live record is rewritten with cas as a
+// field-level write of no fields would, which drops the appended expiries.
+// A keep-alive does not read the record, so it cannot tell an item that
+// another program wrote under the key from a session; such an item stays no
+// session after it.
 //
 // # Field-level writes
 //
-// memcached has no partial update. A save that changes some fields reads the
-// item with gets, applies the changed and deleted fields to its record (or
-// to an empty record if there is none or it has expired, so that expired
-// fields never come back), and writes it back with cas (add when there was no
-// item). When another request wrote the item in between, the write is
-// retried, after a short random wait, up to cas_retries times; so two
-// requests that change different fields of one session both land. A write
-// that still conflicts then fails with an error wrapping gomemcache's
-// ErrCASConflict (or ErrNotStored).
+// memcached has no partial update. A field-level write
+// ([sessionplus.Write]) reads the item with gets, applies the changed and
+// deleted fields to its record, and writes it back with cas. It never
+// creates an item: if there is none, if its record has expired, if it is not
+// in this driver's format, or if it is deleted between the gets and the cas
+// (a log-out during the request), the write stores nothing and returns an
+// error wrapping [sessionplus.ErrNotFound]. When another request wrote the
+// item in between, the write is retried, after a short random wait, up to
+// cas_retries times; so two requests that change different fields of one
+// session both land. A write that still conflicts then fails with an error
+// wrapping gomemcache's ErrCASConflict (or ErrNotStored).
 //
 // # Size limit
 //
@@ -112,12 +126,14 @@
 //
 // # Errors and contexts
 //
-// [gomemcache.ErrCacheMiss] is the only "not found": any other failure, such
-// as a server that is down, is returned as an error, never as an empty
-// session. gomemcache takes no context: each method checks ctx before every
-// round trip (and Load again after it, discarding what it read), and waits
+// Only a missing item (gomemcache's ErrCacheMiss, or a cas answered
+// NOT_FOUND), an item not in this driver's format, an expired record and an
+// invalid key are "not found": any other failure, such as a server that is
+// down, is returned as an error, never as an empty session. gomemcache takes
+// no context: the root package never calls a store with a context that is
+// done, a field-level write checks ctx again before its cas, and the waits
 // between CAS retries end when ctx does; a round trip under way is bounded
-// by the client's Timeout instead. Errors never hold a key or a value.
+// by the client's Timeout instead. Errors never hold a value.
 //
 // # Several servers
 //

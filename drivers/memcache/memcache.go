@@ -291,22 +291,14 @@ func (e *opError) Error() string {
 func (e *opError) Unwrap() error { return e.err }
 
 // Load returns the record stored under token. A token that is not a valid
-// memcached key, an item that is missing or not in this driver's format, and
-// a record whose expiry has passed give an error wrapping
-// [sessionplus.ErrNotFound]; a server that cannot be reached gives another
-// error. If ctx is done before or after the round trip, Load returns
-// ctx.Err().
-func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, err
-	}
+// memcached key, and an item that is missing or not in this driver's
+// format, give an error wrapping [sessionplus.ErrNotFound]; a server that
+// cannot be reached gives another error.
+func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error) {
 	if !validKey(token) {
 		return sessionplus.Record{}, errInvalidKey
 	}
 	it, err := s.client.Get(token)
-	if cerr := ctx.Err(); cerr != nil {
-		return sessionplus.Record{}, cerr
-	}
 	if errors.Is(err, gomemcache.ErrCacheMiss) {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
@@ -317,44 +309,45 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if err != nil {
 		return sessionplus.Record{}, errMalformed
 	}
-	if !time.Now().Before(rec.Expiry) {
-		return sessionplus.Record{}, errExpired
-	}
 	return rec, nil
 }
 
-// Save applies u to the record under token as [sessionplus.Update]
-// describes, and returns token:
+// Save applies u to the record under token as [sessionplus.Kind] describes,
+// and returns token:
 //
-//   - a replace sets the item;
-//   - a field-level write reads the item, applies u to its record and writes
-//     it back with compare-and-swap (or add, when there is none), retrying
-//     up to the CASRetries of [Options] times when a concurrent write came
-//     in between;
-//   - a keep-alive appends the new expiry to the item and touches it,
-//     without reading it, and returns an error wrapping
-//     [sessionplus.ErrNotFound] if there is no item.
+//   - a Create sets the item;
+//   - a Write reads the item with gets, applies u to its record and writes
+//     it back with cas, retrying up to the CASRetries of [Options] times
+//     when a concurrent write came in between;
+//   - a Touch appends the new expiry to the item and touches it, without
+//     reading it.
 //
-// A record whose expiry is less than a few seconds away (or past) is deleted
-// rather than stored. A record that does not fit in MaxItemSize gives an
-// error wrapping [ErrTooLarge]. ctx is checked before each round trip to
-// memcached; a round trip under way runs to its end (bounded by the client's
-// Timeout).
+// A Write or a Touch never creates an item: if there is none (or, for a
+// Write, its record has expired or is not in this driver's format), or it
+// is deleted while they run, they return an error wrapping
+// [sessionplus.ErrNotFound].
+//
+// A record whose expiry is within a few seconds is deleted rather than
+// stored (see the package documentation). A record that does not fit in
+// MaxItemSize gives an error wrapping [ErrTooLarge]. gomemcache takes no
+// context: a Write checks ctx before its cas and between CAS retries, whose
+// waits ctx ends; a Touch that has appended still sends its touch, so the
+// item is not left expiring before its record. A round trip under way runs
+// to its end (bounded by the client's Timeout).
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
 	if !validKey(token) {
 		return "", badKeyError(token)
 	}
 	var err error
-	switch {
-	case (u.Kind == sessionplus.Create):
-		err = s.replace(token, u)
-	case (u.Kind == sessionplus.Touch):
-		err = s.keepAlive(ctx, token, u.Expiry)
+	switch u.Kind {
+	case sessionplus.Create:
+		err = s.create(token, u)
+	case sessionplus.Write:
+		err = s.write(ctx, token, u)
+	case sessionplus.Touch:
+		err = s.touch(ctx, token, u.Expiry)
 	default:
-		err = s.update(ctx, token, u, false)
+		err = fmt.Errorf("memcache: unknown kind of save %v", u.Kind)
 	}
 	if err != nil {
 		return "", err
@@ -362,11 +355,16 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	return token, nil
 }
 
-// replace sets the item to the record of u.
-func (s *Store) replace(key string, u sessionplus.Update) error {
+// create sets the item to the record of u.
+func (s *Store) create(key string, u sessionplus.Update) error {
 	exp, ok := expiration(u.Expiry, time.Now())
 	if !ok {
-		return s.remove(key)
+		// The record ends within the margin: store nothing, and drop
+		// whatever was stored under key.
+		if err := s.client.Delete(key); err != nil && !errors.Is(err, gomemcache.ErrCacheMiss) {
+			return &opError{"delete", err}
+		}
+		return nil
 	}
 	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry})
 	if err := s.checkSize(key, value); err != nil {
@@ -378,33 +376,32 @@ func (s *Store) replace(key string, u sessionplus.Update) error {
 	return nil
 }
 
-// keepAlive moves the expiry of the record under key without reading it:
-// it appends the new expiry to the item, then touches the item with it.
-func (s *Store) keepAlive(ctx context.Context, key string, expiry time.Time) error {
+// touch moves the expiry of the record under key without reading it: it
+// appends the new expiry to the item, then touches the item with it. Both
+// commands need the item to be there, so neither creates it; and memcached
+// has dropped an item by the time its record expires (see expiration), so
+// an item they find holds a live record.
+func (s *Store) touch(ctx context.Context, key string, expiry time.Time) error {
 	exp, ok := expiration(expiry, time.Now())
 	if !ok {
-		// The record ends now: delete it, if there is one.
-		err := s.client.Delete(key)
-		if errors.Is(err, gomemcache.ErrCacheMiss) {
-			return sessionplus.ErrNotFound
-		}
-		if err != nil {
-			return &opError{"delete", err}
-		}
-		return nil
+		// The record ends within the margin: drop the item, if there is one.
+		return s.remove(key)
 	}
 	err := s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
 	if errors.Is(err, gomemcache.ErrNotStored) {
-		// No item, or one that a trailer would push past the server's
-		// size limit: rewrite the record, which drops its trailers.
-		return s.update(ctx, key, sessionplus.Update{Expiry: expiry}, true)
+		// memcached answers NOT_STORED both when there is no item and when
+		// the trailer would push the item past the server's size limit.
+		// A gets tells them apart: a miss is the record gone; an item too
+		// full to grow is rewritten without its trailers, with cas, which
+		// never creates it either.
+		return s.write(ctx, key, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry})
 	}
 	if err != nil {
 		return &opError{"append", err}
 	}
 	err = s.client.Touch(key, exp)
 	if errors.Is(err, gomemcache.ErrCacheMiss) {
-		return sessionplus.ErrNotFound // deleted or expired since the append
+		return sessionplus.ErrNotFound // deleted or dropped since the append
 	}
 	if err != nil {
 		return &opError{"touch", err}
@@ -412,41 +409,37 @@ func (s *Store) keepAlive(ctx context.Context, key string, expiry time.Time) err
 	return nil
 }
 
-// update applies a field-level write (or, with keepAlive, a keep-alive) to
-// the record under key with compare-and-swap, retrying on conflicts.
-func (s *Store) update(ctx context.Context, key string, u sessionplus.Update, keepAlive bool) error {
+// write applies the fields of u (none for a Touch) and its expiry to the
+// live record under key: it reads the item with gets and writes it back
+// with cas, retrying when a concurrent write changed the item in between.
+// It never creates the item: without a live record it returns an error
+// wrapping sessionplus.ErrNotFound.
+func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) error {
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		it, err := s.client.Get(key) // a gets: it carries the CAS id
-		exists := err == nil
-		if err != nil && !errors.Is(err, gomemcache.ErrCacheMiss) {
+		if errors.Is(err, gomemcache.ErrCacheMiss) {
+			return sessionplus.ErrNotFound
+		}
+		if err != nil {
 			return &opError{"get", err}
 		}
 		now := time.Now()
-		var values map[string][]byte
-		if exists {
-			if rec, err := decodeItem(it.Value); err == nil && now.Before(rec.Expiry) {
-				values = rec.Values // a live record: the fields to keep
-			}
+		rec, err := decodeItem(it.Value)
+		if err != nil {
+			return errMalformed // not this driver's: left as it is
 		}
-		if keepAlive && values == nil {
-			if exists {
-				return errExpired // an expired or foreign item: leave it to expire
-			}
-			return sessionplus.ErrNotFound
+		if !now.Before(rec.Expiry) {
+			return errExpired // memcached drops it on its own
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		exp, ok := expiration(u.Expiry, now)
 		if !ok {
-			if exists {
-				return s.remove(key)
-			}
-			return nil
+			// The record ends within the margin: drop the item.
+			return s.remove(key)
 		}
-		if values == nil {
-			values = make(map[string][]byte, len(u.Set))
-		}
+		values := rec.Values // decoded afresh: ours to change
 		for _, name := range u.Del {
 			delete(values, name)
 		}
@@ -457,25 +450,19 @@ func (s *Store) update(ctx context.Context, key string, u sessionplus.Update, ke
 		if err := s.checkSize(key, value); err != nil {
 			return err
 		}
-		item := &gomemcache.Item{Key: key, Value: value, Expiration: exp}
-		op := "add"
-		if exists {
-			op, item.CasID = "cas", it.CasID
-			err = s.client.CompareAndSwap(item)
-		} else {
-			err = s.client.Add(item)
-		}
+		err = s.client.CompareAndSwap(&gomemcache.Item{Key: key, Value: value, Expiration: exp, CasID: it.CasID})
 		switch {
 		case err == nil:
 			return nil
-		case !errors.Is(err, gomemcache.ErrCASConflict) && !errors.Is(err, gomemcache.ErrNotStored) &&
-			!errors.Is(err, gomemcache.ErrCacheMiss):
-			return s.writeError(op, err, key, value)
+		case errors.Is(err, gomemcache.ErrCacheMiss):
+			return sessionplus.ErrNotFound // deleted since the gets: a log-out
+		case !errors.Is(err, gomemcache.ErrCASConflict) && !errors.Is(err, gomemcache.ErrNotStored):
+			return s.writeError("cas", err, key, value)
 		case attempt >= s.casRetries:
 			return fmt.Errorf("memcache: field-level write: the item kept changing under concurrent writes of the same session; "+
 				"gave up after %d attempts (cas_retries is %d): %w", attempt+1, s.casRetries, err)
 		}
-		// Another request wrote the item between our get and our write:
+		// Another request wrote the item between our gets and our cas:
 		// wait a little, at random, and merge again.
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return err
@@ -491,6 +478,9 @@ func backoff(attempt int) time.Duration {
 
 // sleep waits for d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -501,9 +491,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// remove deletes the item under key, if there is one.
+// remove deletes the item under key. It returns sessionplus.ErrNotFound if
+// there is none.
 func (s *Store) remove(key string) error {
-	if err := s.client.Delete(key); err != nil && !errors.Is(err, gomemcache.ErrCacheMiss) {
+	err := s.client.Delete(key)
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return sessionplus.ErrNotFound
+	}
+	if err != nil {
 		return &opError{"delete", err}
 	}
 	return nil
@@ -530,15 +525,12 @@ func (s *Store) writeError(op string, err error, key string, value []byte) error
 	return &opError{op, err}
 }
 
-// Delete removes the record under token. Deleting an unknown token, or one
-// that is not a valid memcached key, returns nil. If ctx is done, Delete
-// returns ctx.Err() without deleting.
-func (s *Store) Delete(ctx context.Context, token string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
+// Delete removes the record under token. It returns an error wrapping
+// [sessionplus.ErrNotFound] if there is no item under token, or if token is
+// not a valid memcached key (nothing can be stored under it).
+func (s *Store) Delete(_ context.Context, token string) error {
 	if !validKey(token) {
-		return nil // nothing can be stored under it
+		return errInvalidKey
 	}
 	return s.remove(token)
 }

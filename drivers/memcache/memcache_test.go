@@ -53,9 +53,23 @@ func token(t testing.TB, c *gomemcache.Client) string {
 	return tok
 }
 
-func replace(values map[string][]byte, expiry time.Time) sessionplus.Update {
-	return sessionplus.Update{Set: values, Expiry: expiry, Replace: true}
+func create(values map[string][]byte, expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Create, Set: values, Expiry: expiry}
 }
+
+func write(set map[string][]byte, del []string, expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Write, Set: set, Del: del, Expiry: expiry}
+}
+
+func touch(expiry time.Time) sessionplus.Update {
+	return sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}
+}
+
+// in returns the time d from now.
+func in(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// one returns a record of one field.
+func one(name, value string) map[string][]byte { return map[string][]byte{name: []byte(value)} }
 
 type harness struct{ client *gomemcache.Client }
 
@@ -343,20 +357,17 @@ func TestInvalidKeys(t *testing.T) {
 			t.Errorf("Load of the invalid key %q: %v, want an error wrapping ErrNotFound", tok, err)
 		}
 		for _, u := range []sessionplus.Update{
-			replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour)),
-			{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)},
-			{Expiry: time.Now().Add(time.Hour)},
+			create(one("a", "1"), in(time.Hour)),
+			write(one("a", "1"), nil, in(time.Hour)),
+			touch(in(time.Hour)),
 		} {
 			_, err := st.Save(ctx, tok, u)
 			if err == nil || !strings.Contains(err.Error(), "not a valid memcached key") {
-				t.Errorf("Save under the invalid key %q: %v, want an error saying it is not a valid memcached key", tok, err)
-			}
-			if err != nil && tok != "" && strings.Contains(err.Error(), tok) {
-				t.Errorf("Save error %q holds the key", err)
+				t.Errorf("Save (%v) under the invalid key %q: %v, want an error saying it is not a valid memcached key", u.Kind, tok, err)
 			}
 		}
-		if err := st.Delete(ctx, tok); err != nil {
-			t.Errorf("Delete of the invalid key %q: %v, want nil", tok, err)
+		if err := st.Delete(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Delete of the invalid key %q: %v, want an error wrapping ErrNotFound (nothing can be stored under it)", tok, err)
 		}
 	}
 }
@@ -372,21 +383,20 @@ func TestServerDown(t *testing.T) {
 	if err == nil || errors.Is(err, sessionplus.ErrNotFound) {
 		t.Errorf("Load from a server that is down = %v, %v; want an error that does not wrap ErrNotFound", rec, err)
 	}
-	if err != nil && strings.Contains(err.Error(), tok) {
-		t.Errorf("Load error %q holds the key", err)
-	}
 	for _, u := range []sessionplus.Update{
-		replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour)),
-		{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)},
-		{Expiry: time.Now().Add(time.Hour)},                                            // keep-alive
-		{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(-time.Hour)}, // deletes
+		create(one("a", "1"), in(time.Hour)),
+		write(one("a", "1"), nil, in(time.Hour)),
+		touch(in(time.Hour)),
+		create(one("a", "1"), in(2*time.Second)), // within the margin: deletes
+		touch(in(2 * time.Second)),               // within the margin: deletes
 	} {
 		if _, err := st.Save(ctx, tok, u); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
-			t.Errorf("Save %+v to a server that is down = %v; want an error that does not wrap ErrNotFound", u, err)
+			t.Errorf("Save (%v, expiry in %v) to a server that is down = %v; want an error that does not wrap ErrNotFound",
+				u.Kind, time.Until(u.Expiry).Round(time.Second), err)
 		}
 	}
-	if err := st.Delete(ctx, tok); err == nil {
-		t.Error("Delete on a server that is down returned nil")
+	if err := st.Delete(ctx, tok); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("Delete on a server that is down = %v; want an error that does not wrap ErrNotFound", err)
 	}
 }
 
@@ -407,7 +417,7 @@ func TestKeysSpreadOverServers(t *testing.T) {
 	toks := make([]string, n)
 	for i := range toks {
 		toks[i] = token(t, both)
-		if _, err := st.Save(ctx, toks[i], replace(map[string][]byte{"i": fmt.Append(nil, i)}, time.Now().Add(time.Hour))); err != nil {
+		if _, err := st.Save(ctx, toks[i], create(map[string][]byte{"i": fmt.Append(nil, i)}, in(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -449,7 +459,7 @@ func TestLongExpiryStored(t *testing.T) {
 	ctx := t.Context()
 	tok := token(t, c)
 	expiry := time.Now().Add(31 * 24 * time.Hour)
-	if _, err := st.Save(ctx, tok, replace(map[string][]byte{"user": []byte("alice")}, expiry)); err != nil {
+	if _, err := st.Save(ctx, tok, create(one("user", "alice"), expiry)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Get(tok); err != nil {
@@ -467,12 +477,12 @@ func TestLongExpiryStored(t *testing.T) {
 	}
 	check("of a 31-day record", expiry)
 	expiry = expiry.Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, touch(expiry)); err != nil {
 		t.Fatalf("keep-alive to 31 days: %v", err)
 	}
 	check("after a keep-alive to 31 days", expiry)
 	expiry = time.Now().Add(40 * 24 * time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"theme": []byte("dark")}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, write(one("theme", "dark"), nil, expiry)); err != nil {
 		t.Fatalf("field-level write to 40 days: %v", err)
 	}
 	check("after a field-level write to 40 days", expiry)
@@ -481,22 +491,22 @@ func TestLongExpiryStored(t *testing.T) {
 func TestSizeLimit(t *testing.T) {
 	c := newClient(t, servers(t)...)
 	ctx := t.Context()
-	expiry := time.Now().Add(time.Hour)
+	expiry := in(time.Hour)
 
 	t.Run("over max_item_size", func(t *testing.T) {
 		st := memcache.New(c, &memcache.Options{MaxItemSize: 4096})
 		tok := token(t, c)
-		if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("small")}, expiry)); err != nil {
+		if _, err := st.Save(ctx, tok, create(one("a", "small"), expiry)); err != nil {
 			t.Fatal(err)
 		}
 		big := map[string][]byte{"blob": bytes.Repeat([]byte("x"), 5000)}
-		for _, u := range []sessionplus.Update{replace(big, expiry), {Set: big, Expiry: expiry}} {
+		for _, u := range []sessionplus.Update{create(big, expiry), write(big, nil, expiry)} {
 			_, err := st.Save(ctx, tok, u)
 			if !errors.Is(err, memcache.ErrTooLarge) {
-				t.Fatalf("Save of a 5000-byte record with max_item_size 4096: %v, want an error wrapping ErrTooLarge", err)
+				t.Fatalf("Save (%v) of a 5000-byte record with max_item_size 4096: %v, want an error wrapping ErrTooLarge", u.Kind, err)
 			}
-			if msg := err.Error(); !strings.Contains(msg, "4096") || !strings.Contains(msg, "bytes") || strings.Contains(msg, tok) {
-				t.Errorf("error %q: want the size and the limit, and not the key", msg)
+			if msg := err.Error(); !strings.Contains(msg, "4096") || !strings.Contains(msg, "bytes") {
+				t.Errorf("error %q: want the size and the limit", msg)
 			}
 		}
 		rec, err := st.Load(ctx, tok)
@@ -507,7 +517,7 @@ func TestSizeLimit(t *testing.T) {
 
 	t.Run("over the default of 1 MiB", func(t *testing.T) {
 		st := memcache.New(c, nil)
-		_, err := st.Save(ctx, token(t, c), replace(map[string][]byte{"blob": make([]byte, 1<<20)}, expiry))
+		_, err := st.Save(ctx, token(t, c), create(map[string][]byte{"blob": make([]byte, 1<<20)}, expiry))
 		if !errors.Is(err, memcache.ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(memcache.DefaultMaxItemSize)) {
 			t.Errorf("Save of a 1 MiB value: %v, want an error wrapping ErrTooLarge naming the limit", err)
 		}
@@ -518,28 +528,89 @@ func TestSizeLimit(t *testing.T) {
 		// by default): the server refuses the item, and says so.
 		st := memcache.New(c, &memcache.Options{MaxItemSize: 4 << 20})
 		tok := token(t, c)
-		for _, u := range []sessionplus.Update{
-			replace(map[string][]byte{"blob": make([]byte, 2<<20)}, expiry),
-			{Set: map[string][]byte{"blob": make([]byte, 2<<20)}, Expiry: expiry},
-		} {
+		if _, err := st.Save(ctx, tok, create(one("a", "small"), expiry)); err != nil {
+			t.Fatal(err)
+		}
+		big := map[string][]byte{"blob": make([]byte, 2<<20)}
+		refused := func(u sessionplus.Update) {
+			t.Helper()
 			_, err := st.Save(ctx, tok, u)
 			if !errors.Is(err, memcache.ErrTooLarge) || !strings.Contains(err.Error(), "SERVER_ERROR object too large") {
-				t.Errorf("Save of a 2 MiB record to a server with a 1 MiB limit: %v, want the server's refusal, wrapping ErrTooLarge", err)
+				t.Errorf("Save (%v) of a 2 MiB record to a server with a 1 MiB limit: %v, want the server's refusal, wrapping ErrTooLarge", u.Kind, err)
 			}
 		}
-		if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
-			t.Errorf("Load after the refused saves: %v, want not found", err)
+		// A refused cas leaves the item as it was, and the connection usable.
+		refused(write(big, nil, expiry))
+		rec, err := st.Load(ctx, tok)
+		if err != nil || string(rec.Values["a"]) != "small" || len(rec.Values) != 1 {
+			t.Errorf("the record after the refused field-level write = %v, %v; want it unchanged", rec.Values, err)
 		}
-		// The connection is still usable.
-		if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
-			t.Errorf("Save of a small record after the refusals: %v", err)
+		// A refused set makes memcached drop the item it would have
+		// replaced, so that no stale value is served (a Create is of a new
+		// token, so no session is lost).
+		refused(create(big, expiry))
+		if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Load after the refused Create: %v, want not found", err)
 		}
 	})
 }
 
-// TestMalformedItem shows that an item this driver did not write is no
-// session, and that writes of fields start afresh over it.
-func TestMalformedItem(t *testing.T) {
+// TestKeepAliveOfFullItem shows that a keep-alive of a record whose item
+// the server cannot grow by an expiry (memcached refuses the append with
+// NOT_STORED, its answer for a missing item too) rewrites the record rather
+// than reporting it gone, which would end the session.
+func TestKeepAliveOfFullItem(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	ctx := t.Context()
+	st := memcache.New(c, &memcache.Options{MaxItemSize: 4 << 20}) // the server's limit applies
+	tok := token(t, c)
+	expiry := in(time.Hour)
+
+	// The largest record the server takes under tok.
+	lo, hi := 0, 1<<20
+	for lo < hi {
+		n := (lo + hi + 1) / 2
+		_, err := st.Save(ctx, tok, create(map[string][]byte{"blob": make([]byte, n)}, expiry))
+		switch {
+		case err == nil:
+			lo = n
+		case errors.Is(err, memcache.ErrTooLarge):
+			hi = n - 1
+		default:
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Save(ctx, tok, create(map[string][]byte{"blob": make([]byte, lo)}, expiry)); err != nil {
+		t.Fatal(err)
+	}
+	it, err := c.Get(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := len(it.Value)
+	if err := c.Append(&gomemcache.Item{Key: tok, Value: make([]byte, 8)}); !errors.Is(err, gomemcache.ErrNotStored) {
+		t.Fatalf("append of 8 bytes to an item of %d bytes, the largest the server takes: %v, want ErrNotStored", full, err)
+	}
+
+	for i := range 2 {
+		expiry = in(time.Duration(2+i) * time.Hour)
+		if _, err := st.Save(ctx, tok, touch(expiry)); err != nil {
+			t.Fatalf("keep-alive %d of a record the server cannot grow: %v, want it rewritten", i+1, err)
+		}
+		rec, err := st.Load(ctx, tok)
+		if err != nil || len(rec.Values["blob"]) != lo || rec.Expiry.Unix() != expiry.Unix() {
+			t.Fatalf("Load after keep-alive %d: %d bytes, expiry %v, %v; want %d bytes, %v",
+				i+1, len(rec.Values["blob"]), rec.Expiry, err, lo, expiry.Truncate(time.Second))
+		}
+		if it, err := c.Get(tok); err != nil || len(it.Value) != full {
+			t.Fatalf("item after keep-alive %d: %v; want %d bytes, without trailers", i+1, err, full)
+		}
+	}
+}
+
+// TestForeignItem shows that an item this driver did not write is no
+// session, and that a field-level write leaves it alone.
+func TestForeignItem(t *testing.T) {
 	c := newClient(t, servers(t)...)
 	st := memcache.New(c, nil)
 	ctx := t.Context()
@@ -550,72 +621,191 @@ func TestMalformedItem(t *testing.T) {
 	if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
 		t.Errorf("Load of a foreign item: %v, want an error wrapping ErrNotFound", err)
 	}
+	if _, err := st.Save(ctx, tok, write(one("a", "1"), nil, in(time.Hour))); !errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("field-level write to a foreign item: %v, want an error wrapping ErrNotFound", err)
+	}
+	if it, err := c.Get(tok); err != nil || string(it.Value) != "not a session" {
+		t.Errorf("the foreign item after a field-level write: %v; want it unchanged", err)
+	}
 	// A keep-alive does not read the item, so it cannot tell; but the item
 	// is still no session after it.
-	st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)})
+	st.Save(ctx, tok, touch(in(time.Hour)))
 	if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
 		t.Errorf("Load of a foreign item after a keep-alive: %v, want an error wrapping ErrNotFound", err)
 	}
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatalf("field-level write over a foreign item: %v", err)
+}
+
+// TestExpiryWithinMargin shows that a save whose expiry is in the future
+// but within the few seconds by which memcached is told to drop an item
+// early deletes the item, and that a Write or Touch still needs a record.
+func TestExpiryWithinMargin(t *testing.T) {
+	c := newClient(t, servers(t)...)
+	st := memcache.New(c, nil)
+	ctx := t.Context()
+	for _, u := range []sessionplus.Update{
+		create(one("a", "2"), in(2*time.Second)),
+		write(one("a", "2"), nil, in(2*time.Second)),
+		touch(in(2 * time.Second)),
+	} {
+		tok := token(t, c)
+		if _, err := st.Save(ctx, tok, create(one("a", "1"), in(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Save(ctx, tok, u); err != nil {
+			t.Errorf("Save (%v) of a live record with an expiry 2 s away: %v", u.Kind, err)
+		}
+		if _, err := c.Get(tok); !errors.Is(err, gomemcache.ErrCacheMiss) {
+			t.Errorf("item after a Save (%v) with an expiry 2 s away: %v, want it deleted", u.Kind, err)
+		}
+		if u.Kind == sessionplus.Create {
+			continue
+		}
+		if _, err := st.Save(ctx, tok, u); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Save (%v) with an expiry 2 s away of a record that is gone: %v, want an error wrapping ErrNotFound", u.Kind, err)
+		}
+	}
+}
+
+// TestRoundTrips shows what each kind of save costs, in round trips to
+// memcached, and that a Write or Touch of a missing record sends nothing
+// that could create one.
+func TestRoundTrips(t *testing.T) {
+	addrs := servers(t)
+	plain := newClient(t, addrs...)
+	tok := token(t, plain)
+	sel := &hookSelector{addrs: addrs, key: tok}
+	st := memcache.New(gomemcache.NewFromSelector(sel), nil)
+	ctx := t.Context()
+	for _, step := range []struct {
+		what  string
+		u     sessionplus.Update
+		trips int
+		want  error
+	}{
+		{"a Write of a missing record (gets)", write(one("a", "1"), nil, in(time.Hour)), 1, sessionplus.ErrNotFound},
+		{"a Touch of a missing record (append, gets)", touch(in(time.Hour)), 2, sessionplus.ErrNotFound},
+		{"a Create (set)", create(one("a", "1"), in(time.Hour)), 1, nil},
+		{"a Touch (append, touch)", touch(in(2 * time.Hour)), 2, nil},
+		{"a Write (gets, cas)", write(one("b", "2"), []string{"a"}, in(3*time.Hour)), 2, nil},
+	} {
+		before := sel.count()
+		_, err := st.Save(ctx, tok, step.u)
+		if !errors.Is(err, step.want) {
+			t.Errorf("%s: %v, want %v", step.what, err, step.want)
+		}
+		if n := sel.count() - before; n != step.trips {
+			t.Errorf("%s took %d round trips, want %d", step.what, n, step.trips)
+		}
+		if step.want != nil {
+			if _, err := plain.Get(tok); !errors.Is(err, gomemcache.ErrCacheMiss) {
+				t.Errorf("after %s: the item is there (%v): it must not be created", step.what, err)
+			}
+		}
 	}
 	rec, err := st.Load(ctx, tok)
-	if err != nil || len(rec.Values) != 1 || string(rec.Values["a"]) != "1" {
-		t.Errorf("Load after a field-level write over a foreign item = %q, %v; want a=1 alone", rec.Values, err)
+	if err != nil || len(rec.Values) != 1 || string(rec.Values["b"]) != "2" {
+		t.Errorf("Load after the saves = %q, %v; want b=2 alone", rec.Values, err)
+	}
+}
+
+// TestDeletedDuringSave shows that a record deleted between the round trips
+// of a Write (gets, cas) or of a Touch (append, touch), as a log-out in
+// another request would, stays deleted, and that the save reports it gone.
+func TestDeletedDuringSave(t *testing.T) {
+	addrs := servers(t)
+	plain := newClient(t, addrs...)
+	ctx := t.Context()
+	for _, u := range []sessionplus.Update{
+		write(one("cart", "1"), nil, in(2*time.Hour)),
+		write(nil, []string{"role"}, in(2*time.Hour)),
+		touch(in(2 * time.Hour)),
+	} {
+		tok := token(t, plain)
+		if _, err := memcache.New(plain, nil).Save(ctx, tok, create(one("role", "admin"), in(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		sel := &hookSelector{addrs: addrs, key: tok, hook: func(n int) error {
+			if n == 2 { // the second round trip of the save
+				return plain.Delete(tok)
+			}
+			return nil
+		}}
+		st := memcache.New(gomemcache.NewFromSelector(sel), nil)
+		if _, err := st.Save(ctx, tok, u); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Save (%v) of a record deleted between its round trips: %v, want an error wrapping ErrNotFound", u.Kind, err)
+		}
+		if _, err := plain.Get(tok); !errors.Is(err, gomemcache.ErrCacheMiss) {
+			t.Errorf("after a Save (%v) of a record deleted during it: the item is back (%v)", u.Kind, err)
+		}
 	}
 }
 
 // TestCASRetriesBounded shows that a field-level write gives up, with an
 // error, after cas_retries conflicts.
 func TestCASRetriesBounded(t *testing.T) {
-	c := newClient(t, servers(t)...)
+	addrs := servers(t)
+	c := newClient(t, addrs...)
 	ctx := t.Context()
 	tok := token(t, c)
-	expiry := time.Now().Add(time.Hour)
-	if _, err := memcache.New(c, nil).Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
+	expiry := in(time.Hour)
+	if _, err := memcache.New(c, nil).Save(ctx, tok, create(one("a", "1"), expiry)); err != nil {
 		t.Fatal(err)
 	}
 	// A client whose every write of the item conflicts: another writer
 	// changes it between each read and write.
-	conflicting := &conflictSelector{addrs: servers(t), other: newClient(t, servers(t)...), key: tok}
+	other := newClient(t, addrs...)
+	conflicting := &hookSelector{addrs: addrs, key: tok, hook: func(n int) error {
+		if n%2 != 0 {
+			return nil
+		}
+		it, err := other.Get(tok)
+		if err != nil {
+			return err
+		}
+		return other.Set(it)
+	}}
 	st := memcache.New(gomemcache.NewFromSelector(conflicting), &memcache.Options{CASRetries: 2})
-	_, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"b": []byte("2")}, Expiry: expiry})
+	_, err := st.Save(ctx, tok, write(one("b", "2"), nil, expiry))
 	if !errors.Is(err, gomemcache.ErrCASConflict) || !strings.Contains(err.Error(), "3 attempts") {
 		t.Errorf("field-level write that always conflicts: %v, want an error wrapping ErrCASConflict after 3 attempts", err)
 	}
 }
 
-// conflictSelector picks the servers as gomemcache's ServerList does, and
-// before every second pick of key (each write after a read) touches the item
-// through another client, which changes its CAS id.
-type conflictSelector struct {
+// hookSelector picks the servers as gomemcache's ServerList does, and counts
+// the picks of key, one per command sent for it. Before the nth pick (from
+// 1) it calls hook, if any, which thus acts between two round trips of one
+// save; an error of hook fails the command.
+type hookSelector struct {
 	gomemcache.ServerList
 	addrs []string
-	other *gomemcache.Client
 	key   string
+	hook  func(n int) error
 	once  sync.Once
 	mu    sync.Mutex
 	picks int
 }
 
-func (s *conflictSelector) PickServer(key string) (net.Addr, error) {
+func (s *hookSelector) PickServer(key string) (net.Addr, error) {
 	s.once.Do(func() { s.SetServers(s.addrs...) })
 	if key == s.key {
 		s.mu.Lock()
 		s.picks++
-		write := s.picks%2 == 0
+		n := s.picks
 		s.mu.Unlock()
-		if write {
-			it, err := s.other.Get(key)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.other.Set(it); err != nil {
+		if s.hook != nil {
+			if err := s.hook(n); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return s.ServerList.PickServer(key)
+}
+
+// count returns the picks of key so far.
+func (s *hookSelector) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.picks
 }
 
 // TestItemGoneBeforeExpiry shows that memcached drops an item before its
@@ -628,11 +818,11 @@ func TestItemGoneBeforeExpiry(t *testing.T) {
 	c := newClient(t, servers(t)...)
 	st := memcache.New(c, nil)
 	ctx := t.Context()
-	expiry := time.Now().Add(5 * time.Second)
+	expiry := in(5 * time.Second)
 	toks := make([]string, 10)
 	for i := range toks {
 		toks[i] = token(t, c)
-		if _, err := st.Save(ctx, toks[i], replace(map[string][]byte{"a": []byte("1")}, expiry)); err != nil {
+		if _, err := st.Save(ctx, toks[i], create(one("a", "1"), expiry)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -653,7 +843,7 @@ func TestItemGoneBeforeExpiry(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond) // poll interval
 		}
-		if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: time.Now().Add(time.Hour)}); !errors.Is(err, sessionplus.ErrNotFound) {
+		if _, err := st.Save(ctx, tok, touch(in(time.Hour))); !errors.Is(err, sessionplus.ErrNotFound) {
 			t.Errorf("keep-alive of a record memcached dropped: %v, want an error wrapping ErrNotFound", err)
 		}
 	}
@@ -668,7 +858,7 @@ func TestKeepAliveDoesNotRewrite(t *testing.T) {
 	st := memcache.New(c, nil)
 	ctx := t.Context()
 	tok := token(t, c)
-	if _, err := st.Save(ctx, tok, replace(map[string][]byte{"a": []byte("1")}, time.Now().Add(time.Hour))); err != nil {
+	if _, err := st.Save(ctx, tok, create(one("a", "1"), in(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	size := func() int {
@@ -682,8 +872,8 @@ func TestKeepAliveDoesNotRewrite(t *testing.T) {
 	base := size()
 	var expiry time.Time
 	for i := range 3 {
-		expiry = time.Now().Add(time.Duration(2+i) * time.Hour)
-		if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+		expiry = in(time.Duration(2+i) * time.Hour)
+		if _, err := st.Save(ctx, tok, touch(expiry)); err != nil {
 			t.Fatalf("keep-alive: %v", err)
 		}
 	}
@@ -694,7 +884,7 @@ func TestKeepAliveDoesNotRewrite(t *testing.T) {
 	if err != nil || rec.Expiry.Unix() != expiry.Unix() {
 		t.Fatalf("Load after keep-alives: expiry %v, %v; want %v", rec.Expiry, err, expiry.Truncate(time.Second))
 	}
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Del: []string{"none"}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, write(nil, []string{"none"}, expiry)); err != nil {
 		t.Fatal(err)
 	}
 	if got := size(); got != base {
