@@ -182,6 +182,9 @@ func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 	e.POST("/prefs", a.savePrefs)
 	e.GET("/where", a.where)
 	e.POST("/logout", a.logout)
+	e.POST("/api/login", a.apiLogin)
+	e.GET("/api/me", a.apiMe)
+	e.POST("/api/logout", a.apiLogout)
 	return e, closeApp, nil
 }
 
@@ -192,6 +195,9 @@ func sessionsConfig(server sessionplus.Options) []sessionplus.Options {
 	session := maps.Clone(server)
 	session["cookie_name"] = "session"
 	session["session_fields"] = []string{"user_id", "user_data"}
+	// API clients send the session's token in this header instead of the
+	// cookie (see the /api endpoints).
+	session["token_header"] = "Authorization"
 	return []sessionplus.Options{
 		// The CSRF token, alone in its own signed and encrypted cookie.
 		{"cookie_name": "csrf", "session_type": "secure_cookie", "session_fields": []string{"csrf_token"}},

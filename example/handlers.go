@@ -46,7 +46,11 @@ func currentUser(sess *sessionplus.Session) (*userView, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &userView{ID: id, Name: data.Name, LoggedInAt: data.LoggedInAt, Remembered: sess.Permanent()}, nil
+	session, err := sess.Part("session")
+	if err != nil {
+		return nil, err
+	}
+	return &userView{ID: id, Name: data.Name, LoggedInAt: data.LoggedInAt, Remembered: session.Permanent()}, nil
 }
 
 // base returns the parts of a page that every page has: the theme, who is
@@ -60,17 +64,12 @@ func (a *app) base(sess *sessionplus.Session, title string) (page, error) {
 	if slices.Contains(themes, theme) {
 		p.Theme = theme
 	}
-	// A flash message is shown once: read, then deleted.
-	flash, ok, err := sessionplus.GetAs[string](sess, "flash")
+	// Flash messages are shown once: Flashes reads and removes them.
+	flashes, err := sessionplus.Flashes[string](sess, "flash")
 	if err != nil {
 		return p, err
 	}
-	if ok {
-		if err := sess.Delete("flash"); err != nil {
-			return p, err
-		}
-		p.Flash = flash
-	}
+	p.Flash = strings.Join(flashes, " ")
 	if p.User, err = currentUser(sess); err != nil {
 		return p, err
 	}
@@ -160,9 +159,14 @@ func (a *app) login(c echo.Context) error {
 	if err := sess.Set("user_data", userData{Name: d.Username, LoggedInAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
 		return err
 	}
-	// "Remember me": the sessions last session_permanent_lifetime (31 days)
-	// and their cookies outlive the browser session.
-	if err := sess.SetPermanent(d.Remember); err != nil {
+	// "Remember me": the user's session lasts session_permanent_lifetime
+	// (31 days) and its cookie outlives the browser session; the CSRF
+	// cookie stays a browser-session cookie.
+	session, err := sess.Part("session")
+	if err != nil {
+		return err
+	}
+	if err := session.SetPermanent(d.Remember); err != nil {
 		return err
 	}
 	// New ids at log-in, so that an id planted before it is worthless.
@@ -170,7 +174,7 @@ func (a *app) login(c echo.Context) error {
 		return err
 	}
 	// "flash" is named by no session: "auto" puts it in the data cookie.
-	if err := sess.Set("flash", "Welcome, "+d.Username+"."); err != nil {
+	if err := sess.AddFlash("flash", "Welcome, "+d.Username+"."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/")
@@ -241,7 +245,7 @@ func (a *app) savePrefs(c echo.Context) error {
 	if err := sess.Set("theme", theme); err != nil {
 		return err
 	}
-	if err := sess.Set("flash", "Preferences saved."); err != nil {
+	if err := sess.AddFlash("flash", "Preferences saved."); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/prefs")
@@ -257,5 +261,67 @@ func (a *app) logout(c echo.Context) error {
 	if err := sess.Destroy(); err != nil {
 		return err
 	}
+	if err := sess.AddFlash("flash", "You are logged out."); err != nil {
+		return err
+	}
 	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+// The JSON API, for clients that are not browsers (a mobile app, a CLI):
+// the server-side session comes and goes by token in the Authorization
+// header ("Bearer <token>", the session's token_header), never by cookie.
+// A token is not sent by a browser on its own, so these endpoints need no
+// CSRF check.
+
+// apiLogin logs a user in from {"username": "..."} and answers
+// {"token": "..."}: the client sends it as "Authorization: Bearer <token>".
+func (a *app) apiLogin(c echo.Context) error {
+	var body struct {
+		Username string `json:"username"`
+	}
+	if err := c.Bind(&body); err != nil {
+		return err
+	}
+	if msg := checkUsername(body.Username); msg != "" {
+		return c.JSON(http.StatusBadRequest, map[string]string{"error": msg})
+	}
+	sess := multisession.Get(c)
+	if err := sess.Regenerate(); err != nil {
+		return err
+	}
+	if err := sess.Set("user_id", userID(body.Username)); err != nil {
+		return err
+	}
+	if err := sess.Set("user_data", userData{Name: body.Username, LoggedInAt: time.Now().UTC().Truncate(time.Second)}); err != nil {
+		return err
+	}
+	session, err := sess.Part("session")
+	if err != nil {
+		return err
+	}
+	token, err := session.Token() // saves the new session, so that it has its id
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"token": token})
+}
+
+// apiMe answers who the token belongs to, or 401.
+func (a *app) apiMe(c echo.Context) error {
+	u, err := currentUser(multisession.Get(c))
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		return c.JSON(http.StatusUnauthorized, map[string]string{"error": "not logged in: send Authorization: Bearer <token> from POST /api/login"})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": u.ID, "name": u.Name, "logged_in_at": u.LoggedInAt})
+}
+
+// apiLogout ends the token's session: the token is worthless afterwards.
+func (a *app) apiLogout(c echo.Context) error {
+	if err := multisession.Get(c).Destroy(); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }

@@ -231,7 +231,7 @@ func serverOnly(fields map[string]string) map[string]string {
 // are used; no stored expiry passes that point; the next request is a fresh
 // session, never a 5xx.
 func TestAbsoluteLifetime(t *testing.T) {
-	const absolute = 3 * time.Second
+	const absolute = 5 * time.Second
 	for _, kind := range loadKinds {
 		t.Run(kind, func(t *testing.T) {
 			b := newBackend(t, kind, false)
@@ -255,11 +255,21 @@ func TestAbsoluteLifetime(t *testing.T) {
 				if me.body["user"] == nil && prefs.body["theme"] == "" && prefs.body["csrf"] == "" {
 					break
 				}
+				if me.body["user"] == nil || prefs.body["theme"] == "" || prefs.body["csrf"] == "" {
+					// One ended before the others: allowed only at the deadline.
+					if early := absolute - time.Since(start); early > time.Second {
+						t.Fatalf("a session ended %v before its absolute deadline: user %v, theme %v, csrf %v",
+							early, me.body["user"], prefs.body["theme"], prefs.body["csrf"])
+					}
+				}
 				if late := time.Since(start) - absolute; late > time.Second {
 					t.Fatalf("still served %v after the absolute deadline: user %v, theme %v, csrf %v",
 						late, me.body["user"], prefs.body["theme"], prefs.body["csrf"])
 				}
 				time.Sleep(100 * time.Millisecond) // an active user's pace
+			}
+			if early := absolute - time.Since(start); early > time.Second {
+				t.Errorf("the sessions ended %v before their absolute deadline", early)
 			}
 			report(t, "backend", kind, "ended after", time.Since(start).Round(100*time.Millisecond))
 		})
