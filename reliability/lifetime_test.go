@@ -237,6 +237,12 @@ func TestAbsoluteLifetime(t *testing.T) {
 			b := newBackend(t, kind, false)
 			a := newApp(t, appConfig{server: b.driverOptions(t, tuning{}),
 				common: sessionplus.Options{"session_absolute_lifetime": absolute.String(), "session_lifetime": "1h"}})
+			// memcached drops an item up to its driver's margin (3 s) and a
+			// clock tick before the record's expiry (drivers/memcache, # Expiry).
+			earlyOK := time.Second
+			if kind == "memcache" {
+				earlyOK = 4500 * time.Millisecond
+			}
 			br := a.browser()
 			start := time.Now().Truncate(time.Second) // creation times are kept to the second
 			br.login(t, "absolute-"+randomHex(4))
@@ -257,7 +263,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 				}
 				if me.body["user"] == nil || prefs.body["theme"] == "" || prefs.body["csrf"] == "" {
 					// One ended before the others: allowed only at the deadline.
-					if early := absolute - time.Since(start); early > time.Second {
+					if early := absolute - time.Since(start); early > earlyOK {
 						t.Fatalf("a session ended %v before its absolute deadline: user %v, theme %v, csrf %v",
 							early, me.body["user"], prefs.body["theme"], prefs.body["csrf"])
 					}
@@ -268,7 +274,7 @@ func TestAbsoluteLifetime(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond) // an active user's pace
 			}
-			if early := absolute - time.Since(start); early > time.Second {
+			if early := absolute - time.Since(start); early > earlyOK {
 				t.Errorf("the sessions ended %v before their absolute deadline", early)
 			}
 			report(t, "backend", kind, "ended after", time.Since(start).Round(100*time.Millisecond))
