@@ -341,16 +341,17 @@ func TestLoginPrefsWhereLogout(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/" {
 		t.Fatalf("POST /logout: status %d, Location %q, want 303 to /; body:\n%s", res.StatusCode, res.Header.Get("Location"), body)
 	}
-	for _, name := range []string{"csrf", "session", "data"} {
+	for _, name := range []string{"csrf", "session"} {
 		if ck := setCookie(res, name); ck == nil || ck.MaxAge >= 0 {
 			t.Errorf("log-out: cookie %s is %v, want it expired", name, ck)
 		}
 	}
-	if got := b.cookies(); len(got) != 0 {
-		t.Errorf("after log-out the jar still has %v", got)
+	// The data cookie starts again, holding only the flash message.
+	if got := b.cookies(); len(got) != 1 || got["data"] == "" {
+		t.Errorf("after log-out the jar has %v, want only the data cookie with the flash message", got)
 	}
-	if body := b.getOK("/"); !strings.Contains(body, "Nobody is logged in") {
-		t.Errorf("home after log-out:\n%s", body)
+	if body := b.getOK("/"); !strings.Contains(body, "Nobody is logged in") || !strings.Contains(body, "You are logged out.") {
+		t.Errorf("home after log-out, want the flash message:\n%s", body)
 	}
 	if got := b.cookies(); len(got) != 0 {
 		t.Errorf("the home page after log-out set cookies %v", got)
@@ -374,10 +375,14 @@ func TestRememberMe(t *testing.T) {
 	res := b.login("bob", true)
 
 	const month = 31 * 24 * 60 * 60
-	for _, name := range []string{"csrf", "session", "data"} {
-		ck := setCookie(res, name)
-		if ck == nil || ck.MaxAge < month-60 || ck.MaxAge > month {
-			t.Errorf("remember me: cookie %s is %v, want a Max-Age of about 31 days (%d s)", name, ck, month)
+	// Only the user's session is remembered; the CSRF and data cookies end
+	// with the browser session.
+	if ck := setCookie(res, "session"); ck == nil || ck.MaxAge < month-60 || ck.MaxAge > month {
+		t.Errorf("remember me: the session cookie is %v, want a Max-Age of about 31 days (%d s)", ck, month)
+	}
+	for _, name := range []string{"csrf", "data"} {
+		if ck := setCookie(res, name); ck != nil && ck.MaxAge != 0 {
+			t.Errorf("remember me: cookie %s is %v, want a browser-session cookie", name, ck)
 		}
 	}
 	body := b.getOK("/")
@@ -385,7 +390,9 @@ func TestRememberMe(t *testing.T) {
 		t.Errorf("home after remember me:\n%s", body)
 	}
 	// The home page showed the welcome message, emptying the data cookie;
-	// the data cookie that /prefs starts again is permanent too.
+	// a session the browser starts later takes its permanence from one it
+	// holds (as in Flask), so the data cookie that /prefs starts again is
+	// permanent too.
 	res, _ = b.get("/prefs")
 	if ck := setCookie(res, "data"); ck == nil || ck.MaxAge < month-60 || ck.MaxAge > month {
 		t.Errorf("remember me: the data cookie started after log-in is %v, want a Max-Age of about 31 days", ck)
