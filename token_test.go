@@ -187,3 +187,33 @@ func TestTokenHeaderConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPTokenHeader: the net/http middleware answers a session that came
+// by its token_header by that header.
+func TestHTTPTokenHeader(t *testing.T) {
+	sessions := seedHTTPSessions()
+	sessions[1]["token_header"] = "X-Session-Token"
+	h := serveMuxApp(newHTTPManager(t, sessions, nil))
+	do := func(method, path, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, nil)
+		r.Header.Set("X-Session-Token", token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	w := do("POST", "/login", "none-yet")
+	token := w.Header().Get("X-Session-Token")
+	if w.Code != http.StatusOK || token == "" || token == "none-yet" {
+		t.Fatalf("login by header: %d, X-Session-Token %q; want the new session's token", w.Code, token)
+	}
+	if strings.Contains(strings.Join(w.Header().Values("Set-Cookie"), ";"), "session=") {
+		t.Errorf("the session that came by header answered by cookie: %q", w.Header().Values("Set-Cookie"))
+	}
+	w = do("GET", "/me", token)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "42") {
+		t.Errorf("GET /me with the token: %d %s", w.Code, w.Body)
+	}
+	if !strings.Contains(strings.Join(w.Header().Values("Vary"), ","), "X-Session-Token") {
+		t.Errorf("Vary = %q, want X-Session-Token", w.Header().Values("Vary"))
+	}
+}
