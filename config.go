@@ -62,7 +62,7 @@ type sessionConf struct {
 	absolute          time.Duration // 0: no absolute lifetime
 	keyPrefix         string
 	hashIDs           bool
-	tokenHeader       string // token_header, canonical; "" for none
+	tokenHeader       string   // token_header, canonical; "" for none
 	signKeys          [][]byte // derived keys of use_signer; nil without it
 	attrs             string   // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
 }
