@@ -59,6 +59,7 @@
 //	key_prefix                  string                     "session"
 //	use_signer                  bool                       false
 //	hash_ids                    bool                       true
+//	token_header                string                     none: the session travels in its cookie only
 //
 // and the keys of their driver (client, url, db, collection, ...), listed in
 // each driver's package documentation. Unlike in flask-session-plus,

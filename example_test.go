@@ -86,3 +86,72 @@ func ExampleGetAs() {
 	// 9:00AM
 	// sessionplus: field "seen": stored value has another type: holds time.Time, not int
 }
+
+// Flash messages are shown once: added before a redirect, read (and
+// removed) by the next page.
+func ExampleFlashes() {
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		SecretKeys: [][]byte{[]byte("an example key of 32 bytes or more!!")},
+		Sessions:   []sessionplus.Options{{"cookie_name": "data", "session_type": "secure_cookie"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// POST /login: add a flash, then redirect.
+	rec := httptest.NewRecorder()
+	sess := m.Begin(rec, httptest.NewRequest(http.MethodPost, "/login", nil))
+	sess.AddFlash("flash", "Welcome back.")
+	sess.AddFlash("flash", "You have 2 new messages.")
+	if err := sess.Commit(); err != nil {
+		log.Fatal(err)
+	}
+	// GET /: show them, once.
+	for range 2 {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, c := range rec.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		rec = httptest.NewRecorder()
+		sess = m.Begin(rec, req)
+		msgs, err := sessionplus.Flashes[string](sess, "flash")
+		fmt.Println(msgs, err)
+		sess.Commit()
+	}
+	// Output:
+	// [Welcome back. You have 2 new messages.] <nil>
+	// [] <nil>
+}
+
+// A session can travel in a header instead of a cookie, for API clients:
+// token_header names it, and Part.Token gives the token for a JSON login's
+// body.
+func ExamplePart_Token() {
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		Sessions: []sessionplus.Options{{"cookie_name": "session", "session_type": "memory", "token_header": "Authorization"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// POST /api/login: the token goes in the JSON body.
+	sess := m.Begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/api/login", nil))
+	sess.Set("user_id", 7)
+	part, _ := sess.Part("session")
+	token, err := part.Token()
+	if err != nil {
+		log.Fatal(err)
+	}
+	sess.Commit()
+
+	// GET /api/me with "Authorization: Bearer <token>".
+	req := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	sess = m.Begin(rec, req)
+	uid, ok, err := sessionplus.GetAs[int](sess, "user_id")
+	fmt.Println(uid, ok, err)
+	sess.Commit()
+	fmt.Println(rec.Header().Values("Set-Cookie"), rec.Header().Get("Vary"))
+	// Output:
+	// 7 true <nil>
+	// [] Authorization
+}
