@@ -85,6 +85,10 @@ func (s *Session) saveLocked() error {
 			p.writeToken(s.header)
 		case o.cookie != "":
 			p.writeCookie(s.header, o.cookie)
+		case p.state != unread && !headerHas(s.header, "Vary", "Cookie"):
+			// The response depends on the session it read: a shared
+			// cache must not serve it to another browser.
+			s.header.Add("Vary", "Cookie")
 		}
 	}
 	return errors.Join(errs...)

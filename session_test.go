@@ -262,8 +262,39 @@ func TestNewEmptySessionSetsNothing(t *testing.T) {
 	if len(w.Header()["Set-Cookie"]) != 0 || len(sp.saves) != 0 || sp.loads != 0 {
 		t.Errorf("an empty new session set cookies %v, saved %d, read %d", w.Header()["Set-Cookie"], len(sp.saves), sp.loads)
 	}
-	if w.Header().Get("Vary") != "" {
-		t.Error("Vary set on a response without cookies")
+	// The handler read the session: the response depends on the cookies
+	// (their absence too), so a shared cache must key it by them.
+	if w.Header().Get("Vary") != "Cookie" {
+		t.Errorf("Vary = %q on a response that read the session, want Cookie", w.Header().Get("Vary"))
+	}
+	w, _ = newBrowser().do(t, m, func(s *sessionplus.Session) error { return nil })
+	if v := w.Header().Get("Vary"); v != "" {
+		t.Errorf("Vary = %q on a response that never touched a session", v)
+	}
+}
+
+// TestVaryWithoutSetCookie: after a login, a page that reads the user and
+// sets no cookie (no keep-alive due) still says Vary: Cookie, so a shared
+// cache cannot serve one user's page to another.
+func TestVaryWithoutSetCookie(t *testing.T) {
+	sessions, _, _ := seed()
+	m := newManager(t, sessions)
+	b := newBrowser()
+	login(t, m, b)
+	for name, h := range map[string]func(s *sessionplus.Session) error{
+		"server-side read": func(s *sessionplus.Session) error { _, _, err := s.Get("user_id"); return err },
+		"cookie read":      func(s *sessionplus.Session) error { _, _, err := s.Get("theme"); return err },
+	} {
+		w, err := b.do(t, m, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Header()["Set-Cookie"]) != 0 {
+			t.Fatalf("%s: Set-Cookie %q, want none (no keep-alive due)", name, w.Header()["Set-Cookie"])
+		}
+		if w.Header().Get("Vary") != "Cookie" {
+			t.Errorf("%s: Vary = %q, want Cookie", name, w.Header().Get("Vary"))
+		}
 	}
 }
 

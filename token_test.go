@@ -217,3 +217,23 @@ func TestHTTPTokenHeader(t *testing.T) {
 		t.Errorf("Vary = %q, want X-Session-Token", w.Header().Values("Vary"))
 	}
 }
+
+// TestHTTPVaryOnRead: the net/http middleware's response that read a
+// session says Vary: Cookie even when it sets no cookie.
+func TestHTTPVaryOnRead(t *testing.T) {
+	h := serveMuxApp(newHTTPManager(t, nil, nil))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("POST", "/login", nil))
+	r := httptest.NewRequest("GET", "/me", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Fatalf("GET /me after login: %d, Set-Cookie %q", w.Code, w.Header().Values("Set-Cookie"))
+	}
+	if w.Header().Get("Vary") != "Cookie" {
+		t.Errorf("Vary = %q, want Cookie", w.Header().Get("Vary"))
+	}
+}

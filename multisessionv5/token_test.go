@@ -34,3 +34,23 @@ func TestTokenHeader(t *testing.T) {
 		t.Errorf("Vary = %q, want Authorization", w.Header().Values("Vary"))
 	}
 }
+
+// TestVaryOnRead: a response that read a session says Vary: Cookie even
+// when it sets no cookie.
+func TestVaryOnRead(t *testing.T) {
+	e := app(t, Config{})
+	w := httptest.NewRecorder()
+	e.ServeHTTP(w, httptest.NewRequest("POST", "/login", nil))
+	r := httptest.NewRequest("GET", "/me", nil)
+	for _, c := range w.Result().Cookies() {
+		r.AddCookie(c)
+	}
+	w = httptest.NewRecorder()
+	e.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || len(w.Header().Values("Set-Cookie")) != 0 {
+		t.Fatalf("GET /me after login: %d, Set-Cookie %q; want 200 and no cookie", w.Code, w.Header().Values("Set-Cookie"))
+	}
+	if w.Header().Get("Vary") != "Cookie" {
+		t.Errorf("Vary = %q, want Cookie", w.Header().Get("Vary"))
+	}
+}
