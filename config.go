@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -299,10 +300,8 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 	if !strings.HasPrefix(c.path, "/") || strings.IndexFunc(c.path, func(r rune) bool { return r < 0x20 || r >= 0x7f || r == ';' }) >= 0 {
 		return nil, bad("cookie_path", "expected a path starting with \"/\" of printable ASCII without \";\", got %q", c.path)
 	}
-	if strings.IndexFunc(strings.TrimPrefix(c.domain, "."), func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-')
-	}) >= 0 {
-		return nil, bad("cookie_domain", "%q is not a valid domain (letters, digits, dots and hyphens)", c.domain)
+	if c.domain != "" && !validDomain(strings.TrimPrefix(c.domain, ".")) {
+		return nil, bad("cookie_domain", "%q is not a valid domain: expected labels of letters, digits and hyphens separated by dots, such as \"example.com\" (omit it for the host that set the cookie)", c.domain)
 	}
 	if co.CookieHTTPOnly != nil {
 		c.httpOnly = *co.CookieHTTPOnly
@@ -374,6 +373,9 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		if !ok {
 			return nil, bad("store", "expected a sessionplus.Store, got %T", co.Store)
 		}
+		if isNil(st) {
+			return nil, bad("store", "got a nil %T: pass a store made by its driver's New", co.Store)
+		}
 		if len(driverOpts) > 0 {
 			extra := make([]string, 0, len(driverOpts))
 			for k := range driverOpts {
@@ -395,7 +397,7 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		if err != nil {
 			return nil, withContext(label, err)
 		}
-		if st == nil {
+		if st == nil || isNil(st) {
 			return nil, fmt.Errorf("sessionplus: %s: driver returned a nil Store", label)
 		}
 		c.store, c.owned = st, true
@@ -480,10 +482,13 @@ func parseSameSite(v any) (http.SameSite, error) {
 	case nil:
 		return http.SameSiteLaxMode, nil
 	case http.SameSite:
-		if v == http.SameSiteDefaultMode {
+		switch v {
+		case http.SameSiteDefaultMode:
 			return http.SameSiteLaxMode, nil
+		case http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+			return v, nil
 		}
-		return v, nil
+		return 0, fmt.Errorf(`expected "Lax", "Strict" or "None" (or http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode), got http.SameSite(%d)`, int(v))
 	case string:
 		switch strings.ToLower(v) {
 		case "lax", "":
@@ -510,6 +515,38 @@ func validKeyPrefix(p string) bool {
 		}
 	}
 	return true
+}
+
+// validDomain reports whether d is a host name: dot-separated labels of
+// letters, digits and hyphens, none empty, none starting or ending with a
+// hyphen.
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isNil reports whether v is a nil pointer (or map, func, ...) inside a
+// non-nil interface: a typed nil that would panic at the first request.
+func isNil(v any) bool {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Slice, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
 }
 
 // validCookieName reports whether name is a token as RFC 6265 requires.

@@ -128,6 +128,9 @@ func (p *Part) read(ctx context.Context) {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		p.state = failed
 		p.loadErr = &StoreError{Session: c.name, Type: c.typ, Op: "load", Err: err}
+		// Once per request and session: a part is read at most once.
+		p.s.m.logger.WarnContext(ctx, "sessionplus: reading the session failed",
+			"session", c.name, "type", c.typ, "op", "load", "error", err.Error())
 		return
 	}
 	p.state = ready
