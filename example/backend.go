@@ -27,6 +27,7 @@ import (
 	_ "github.com/sessionplus/sessionplus/drivers/memcache"  // "memcache"
 	_ "github.com/sessionplus/sessionplus/drivers/memory"    // "memory"
 	_ "github.com/sessionplus/sessionplus/drivers/mongo"     // "mongodb"
+	_ "github.com/sessionplus/sessionplus/drivers/postgres"  // "postgres"
 	_ "github.com/sessionplus/sessionplus/drivers/redis"     // "redis": the server-side session, by default
 )
 
@@ -48,6 +49,7 @@ const defaultBackend = "redis"
 const (
 	redisURLEnv         = "SESSIONPLUS_REDIS_URL"
 	mongoURLEnv         = "SESSIONPLUS_MONGODB_URL"
+	postgresURLEnv      = "SESSIONPLUS_POSTGRES_URL"
 	memcacheAddrsEnv    = "SESSIONPLUS_MEMCACHE_ADDRS"
 	firestoreProjectEnv = "SESSIONPLUS_FIRESTORE_PROJECT"
 	firestoreEmuEnv     = "FIRESTORE_EMULATOR_HOST" // read by the Firestore client itself
@@ -139,6 +141,20 @@ var backends = map[string]backend{
 			return &serverBackend{
 				options: sessionplus.Options{"session_type": "mongodb", "url": addr, "db": mongoDB, "collection": sessionsCollection},
 				where:   fmt.Sprintf("MongoDB at %s, collection %s.%s", redactURL(addr), mongoDB, sessionsCollection),
+			}, nil
+		},
+	},
+	"postgres": {
+		about: "PostgreSQL (drivers/postgres), table " + sessionsCollection + " (created if missing)" +
+			". -backend-url: postgres://user[:password]@host:port/db, or " + postgresURLEnv,
+		open: func(_ context.Context, addr string, getenv func(string) string) (*serverBackend, error) {
+			addr = cmp.Or(addr, getenv(postgresURLEnv))
+			if addr == "" {
+				return nil, needAddress("a server", "postgres://user@host:port/db", postgresURLEnv)
+			}
+			return &serverBackend{
+				options: sessionplus.Options{"session_type": "postgres", "url": addr, "table": sessionsCollection},
+				where:   fmt.Sprintf("PostgreSQL at %s, table %s", redactURL(addr), sessionsCollection),
 			}, nil
 		},
 	},

@@ -112,6 +112,7 @@ func TestRealBackends(t *testing.T) {
 		{backend: "redis", env: redisURLEnv, expectWhere: "Redis at redis://"},
 		{backend: "memcache", env: memcacheAddrsEnv, expectWhere: "memcached at "},
 		{backend: "mongodb", env: mongoURLEnv, expectWhere: "MongoDB at mongodb://"},
+		{backend: "postgres", env: postgresURLEnv, expectWhere: "PostgreSQL at postgres://"},
 		{backend: "firestore", env: firestoreEmuEnv, expectWhere: "Firestore project "},
 	} {
 		t.Run(tt.backend, func(t *testing.T) {

@@ -18,6 +18,7 @@
 //	go run ./example -backend-url redis://127.0.0.1:6379/0
 //	go run ./example -backend memcache -backend-url 127.0.0.1:11211,127.0.0.1:11212
 //	go run ./example -backend mongodb -backend-url mongodb://127.0.0.1:27017/
+//	go run ./example -backend postgres -backend-url postgres://postgres@127.0.0.1:5432/postgres
 //	FIRESTORE_EMULATOR_HOST=127.0.0.1:8085 go run ./example -backend firestore -backend-url my-project
 //	go run ./example -backend memory
 //
