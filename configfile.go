@@ -41,15 +41,19 @@ const (
 //     keys of an [Options] map (cookie_name, session_type, session_fields,
 //     url, ...). Durations are strings ("24h") or whole seconds.
 //   - secret_keys_env: the names of the environment variables that hold the
-//     secret keys, newest first (Config.SecretKeys). The keys themselves
-//     never go in the file: a secret_keys key is an error.
+//     secret keys, newest first (Config.SecretKeys). Each variable's value
+//     is the key, as raw bytes (so `openssl rand -base64 48` makes a good
+//     one: 64 characters). The first variable must be set; the others,
+//     older keys kept while cookies signed with them expire, may be unset or
+//     empty and are then skipped. The keys themselves never go in the file:
+//     a secret_keys key is an error.
 //
 // A session can name its own keys with secret_keys_env, and take any other
 // key's value from an environment variable with KEY_env: url_env: REDIS_URL
 // sets url to the value of $REDIS_URL, so a URL with a password stays out of
-// the file too. A variable that is not set, is empty, or holds a secret key
-// shorter than [MinSecretKeyLen] bytes is an error that names the file and
-// the variable.
+// the file too. A variable that is not set or is empty (but for the older
+// keys of secret_keys_env), or holds a secret key shorter than
+// [MinSecretKeyLen] bytes, is an error that names the file and the variable.
 //
 // YAML is read into the same plain values JSON gives: objects, lists,
 // strings, numbers (int or float64), booleans and null; anchors, aliases
@@ -297,7 +301,10 @@ func secretKeysFromEnv(n *node) ([][]byte, error) {
 		return nil, errors.New("empty list: name at least one environment variable")
 	}
 	keys := make([][]byte, 0, len(names))
-	for _, name := range names {
+	for i, name := range names {
+		if i > 0 && name != "" && os.Getenv(name) == "" {
+			continue // an older key for rotation, not (or no longer) set
+		}
 		v, err := lookupEnv(name)
 		if err != nil {
 			return nil, err

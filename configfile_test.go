@@ -259,9 +259,9 @@ func TestLoadConfigFileErrors(t *testing.T) {
 			expectError:  []string{`sessions.toml: unknown configuration format ".toml"`},
 		},
 		{
-			name:         "nok, missing env var",
+			name:         "nok, the newest key's env var missing",
 			givenFile:    "sessions.yaml",
-			givenContent: "secret_keys_env: [SP_TEST_KEY, SP_TEST_UNSET]\nsessions:\n  - cookie_name: a\n",
+			givenContent: "secret_keys_env: [SP_TEST_UNSET, SP_TEST_KEY]\nsessions:\n  - cookie_name: a\n",
 			expectError:  []string{`sessions.yaml:1: key "secret_keys_env": environment variable "SP_TEST_UNSET" is not set`},
 		},
 		{
@@ -472,5 +472,28 @@ func TestConfigFileRedis(t *testing.T) {
 	}
 	if res, _ := other.do("GET", "/me"); res.StatusCode != http.StatusUnauthorized {
 		t.Errorf("/me on the second instance after logout: %d", res.StatusCode)
+	}
+}
+
+// TestLoadConfigFileOlderKeyUnset: an older key of secret_keys_env that is
+// not set (no rotation under way) or empty is skipped; a short one is not.
+func TestLoadConfigFileOlderKeyUnset(t *testing.T) {
+	t.Setenv("SP_TEST_KEY", "0123456789abcdef0123456789abcdef-new")
+	t.Setenv("SP_TEST_EMPTY", "")
+	t.Setenv("SP_TEST_SHORT", "too short")
+	dir := t.TempDir()
+	write := func(content string) string {
+		p := filepath.Join(dir, "s.yaml")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := sessionplus.LoadConfigFile(write("secret_keys_env: [SP_TEST_KEY, SP_TEST_UNSET, SP_TEST_EMPTY]\nsessions:\n  - cookie_name: a\n"))
+	if err != nil || len(cfg.SecretKeys) != 1 {
+		t.Fatalf("with the older keys unset or empty: %v, %d keys; want the newest only", err, len(cfg.SecretKeys))
+	}
+	if _, err := sessionplus.LoadConfigFile(write("secret_keys_env: [SP_TEST_KEY, SP_TEST_SHORT]\nsessions:\n  - cookie_name: a\n")); err == nil || !strings.Contains(err.Error(), "SP_TEST_SHORT") {
+		t.Errorf("a short older key: %v, want an error naming it", err)
 	}
 }
