@@ -538,8 +538,8 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// TestNearExpiry covers writes to a record that expires within a minute,
-// which carry a last-update-time precondition (see Store.update).
+// TestNearExpiry covers writes to a record that expires soon (within a
+// minute, which the driver once treated apart).
 func TestNearExpiry(t *testing.T) {
 	c := newClient(t)
 	st, _ := newStore(t, c)
@@ -576,10 +576,10 @@ func TestNearExpiry(t *testing.T) {
 }
 
 // TestConcurrentNearExpiry runs concurrent field-level writes of different
-// fields to a record that expires within a minute, and stays so: each
-// write carries a last-update-time precondition, which Google's emulator
-// enforces as Firestore does, so all but one of the writers that read the
-// same version fail it, read again and write again. Every field lands.
+// fields to a record that expires within a minute, as the sessions of a
+// short lifetime always do: every field lands (the driver used to guard
+// such writes with a last-update-time precondition, under which writers
+// that read the same version failed and had to try again).
 func TestConcurrentNearExpiry(t *testing.T) {
 	c := newClient(t)
 	st, _ := newStore(t, c)
