@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,11 +29,10 @@ import (
 // usual place is tried (PATH, the build cache of scripts/test, the source
 // tree), and if nothing is found the test skips, or fails under CI=true.
 const (
-	envRedisBin          = "SESSIONPLUS_REDIS_SERVER_BIN"    // redis-server
-	envMemcachedBin      = "SESSIONPLUS_MEMCACHED_BIN"       // memcached
-	envFerretDBBin       = "SESSIONPLUS_FERRETDB_BIN"        // the launcher of tools/ferretdb, built by scripts/backends/mongodb.sh
-	envFirestoreLauncher = "SESSIONPLUS_FIRESTORE_LAUNCHER"  // tools/firestore-emulator/server.js
-	envFirestoreNodePath = "SESSIONPLUS_FIRESTORE_NODE_PATH" // its node_modules
+	envRedisBin     = "SESSIONPLUS_REDIS_SERVER_BIN" // redis-server
+	envMemcachedBin = "SESSIONPLUS_MEMCACHED_BIN"    // memcached
+	envFerretDBBin  = "SESSIONPLUS_FERRETDB_BIN"     // the launcher of tools/ferretdb, built by scripts/backends/mongodb.sh
+	envGcloudBin    = "SESSIONPLUS_GCLOUD_BIN"       // gcloud, with Google's Firestore emulator (scripts/backends/firestore.sh)
 )
 
 // serverKinds are the server-side backends the fault tests run against.
@@ -95,6 +96,12 @@ type proc struct {
 	logPath string
 	addr    string // 127.0.0.1:port
 	ready   func(ctx context.Context, addr string) error
+	// group makes the process lead a process group of its own, which kill
+	// kills as a whole: gcloud starts the Firestore emulator as a child
+	// (a shell script, then java). If the test binary itself is killed,
+	// only the group's leader goes with it; stopServers kills the groups
+	// when the tests end.
+	group bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -112,7 +119,7 @@ func (p *proc) start() error {
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
 	// The server dies with the test binary, even if the binary is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: p.group}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("%s: %w", p.name, err)
@@ -156,7 +163,11 @@ func (p *proc) kill() {
 	if cmd == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGKILL)
+	if p.group {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	} else {
+		cmd.Process.Signal(syscall.SIGKILL)
+	}
 	<-done
 }
 
@@ -200,6 +211,47 @@ func tcpReady(ctx context.Context, addr string) error {
 // redisReady succeeds once a Redis at addr answers PING.
 func redisReady(ctx context.Context, addr string) error {
 	return ask(ctx, addr, "PING\r\n", "+PONG")
+}
+
+// firestoreReady succeeds once a Firestore emulator at addr answers "Ok"
+// on its root path.
+func firestoreReady(ctx context.Context, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(string(body)) != "Ok" {
+		return fmt.Errorf("answer %d %q", resp.StatusCode, body)
+	}
+	return nil
+}
+
+// gcloudFirestore returns the gcloud binary (SESSIONPLUS_GCLOUD_BIN, else
+// PATH), and "" unless the Firestore emulator's component is installed
+// beside it.
+func gcloudFirestore() string {
+	bin := findFile(envGcloudBin, "gcloud")
+	if bin == "" {
+		return ""
+	}
+	target, err := filepath.EvalSymlinks(bin) // /usr/bin/gcloud -> /usr/lib/google-cloud-sdk/bin/gcloud
+	if err != nil {
+		return ""
+	}
+	jar := filepath.Join(filepath.Dir(filepath.Dir(target)), "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
+	if _, err := os.Stat(jar); err != nil {
+		return ""
+	}
+	return bin
 }
 
 // memcachedReady succeeds once a memcached at addr answers "version".
@@ -365,13 +417,7 @@ func available(kind string) bool {
 	case "mongodb":
 		return findFile(envFerretDBBin, filepath.Join(cacheDir(), "ferretdb-v1.24.2")) != ""
 	case "firestore":
-		np := os.Getenv(envFirestoreNodePath)
-		if np == "" {
-			np = filepath.Join(cacheDir(), "firestore-emulator/node_modules")
-		}
-		_, err := os.Stat(np)
-		return err == nil && findFile("SESSIONPLUS_NODE_BIN", "node") != "" &&
-			findFile(envFirestoreLauncher, filepath.Join(moduleRoot(), "tools/firestore-emulator/server.js")) != ""
+		return gcloudFirestore() != ""
 	}
 	return false
 }
@@ -437,24 +483,27 @@ func need(t testing.TB, kind string) *instance {
 			logPath: d + ".log", addr: "127.0.0.1:" + strconv.Itoa(port), ready: tcpReady,
 		}}}
 	case "firestore":
-		script := findFile(envFirestoreLauncher, filepath.Join(moduleRoot(), "tools/firestore-emulator/server.js"))
-		nodePath := os.Getenv(envFirestoreNodePath)
-		if nodePath == "" {
-			nodePath = filepath.Join(cacheDir(), "firestore-emulator/node_modules")
-		}
-		node := findFile("SESSIONPLUS_NODE_BIN", "node")
-		if script == "" || node == "" {
-			missing(t, "the Firestore emulator's launcher or node was not found (%s)", envFirestoreLauncher)
-		}
-		if _, err := os.Stat(nodePath); err != nil {
-			missing(t, "the Firestore emulator's npm packages were not found at %s (%s)", nodePath, envFirestoreNodePath)
+		// Google's emulator (Java, in memory), started as scripts/test
+		// does: through gcloud, in a process group of its own, with
+		// gcloud's configuration in the run's directory and no lookup of
+		// a GCE metadata server.
+		bin := gcloudFirestore()
+		if bin == "" {
+			missing(t, "gcloud with the Firestore emulator was not found (%s; scripts/backends/firestore.sh installs google-cloud-cli-firestore-emulator)", envGcloudBin)
 		}
 		port := freePort(t, false)
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		d := filepath.Join(dir, strconv.Itoa(port))
+		if err := os.MkdirAll(filepath.Join(d, "gcloud"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		in = &instance{kind: kind, dir: dir, procs: []*proc{{
-			name: "firestore-emulator:" + strconv.Itoa(port), bin: node,
-			args:    []string{script, "127.0.0.1:" + strconv.Itoa(port)},
-			env:     []string{"NODE_PATH=" + nodePath},
-			logPath: filepath.Join(dir, strconv.Itoa(port)+".log"), addr: "127.0.0.1:" + strconv.Itoa(port), ready: tcpReady,
+			name: "firestore-emulator:" + strconv.Itoa(port), bin: bin,
+			args: []string{"emulators", "firestore", "start", "--host-port=" + addr},
+			env: []string{"CLOUDSDK_CONFIG=" + filepath.Join(d, "gcloud"), "CLOUDSDK_CORE_CHECK_GCE_METADATA=false",
+				"CLOUDSDK_CORE_DISABLE_PROMPTS=1", "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING=true",
+				"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true"},
+			logPath: d + ".log", addr: addr, ready: firestoreReady, group: true,
 		}}}
 	default:
 		t.Fatalf("unknown backend kind %q", kind)

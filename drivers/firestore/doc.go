@@ -78,28 +78,36 @@
 //
 // # Writes
 //
-// A new session, or a new id after Regenerate, is written whole (Set). A
-// change to a session that exists writes only the changed fields: one
-// Update of the field paths data.<name> that were set, the ones deleted
-// with firestore.Delete, and expires_at. Updates of different field paths
-// do not overwrite each other, so two requests of one user that change
-// different fields both land. A session that a request leaves unchanged is
-// kept alive, once in a while, by an Update of expires_at alone.
+// A new session, or a new id after Regenerate, is written whole (Set,
+// replacing any document under its id). A change to a session that exists
+// writes only the changed fields: one Update of the field paths
+// data.<name> that were set, the ones deleted with firestore.Delete, and
+// expires_at. Updates of different field paths do not overwrite each
+// other, so two requests of one user that change different fields both
+// land. A session that a request leaves unchanged is kept alive, once in a
+// while, by an Update of expires_at alone.
 //
-// Firestore cannot make a write depend on a field's value, and an expired
-// session's document may still be there (see below), so a field-level
-// write or a keep-alive first reads the document: each costs a document
-// read and a write. If the document is live and does not expire within the
-// next minute (nor before the context's deadline), the Update goes out as
-// above; if it is live but about to expire, the Update carries a
-// last-update-time precondition. If it is missing or expired, a keep-alive
-// fails with [sessionplus.ErrNotFound], and a field-level write deletes it
-// (with that precondition) and creates a new one that holds only the
-// fields it sets; a concurrent writer that wins the race makes the write
-// decide again, at most three times. A timed-out session's fields never
-// come back. No transaction is used: the Go client rolls back a failed one
-// with a timeout of its own, past the request's deadline. A save whose
-// expiry has already passed deletes the document.
+// Neither kind of update creates a document, nor brings back one that a
+// log-out deleted or that expired: an Update carries the precondition that
+// the document exists, and an expired session's document may still be there
+// (see below), while Firestore cannot make a write depend on a field's
+// value. So a field-level write or a keep-alive first reads the document
+// (each costs a document read and a write), and one that is missing, not
+// a session, or expired gets no write: Save returns an error wrapping
+// [sessionplus.ErrNotFound]. A log-out between the read and the write
+// makes the Update fail with codes.NotFound, reported the same way. The
+// root package only ever moves a session's expiry later, so if Save
+// returns before the expiry it read, the write committed while the session
+// was live; a write answered only after that expiry may have come too late,
+// and the store then deletes the document it wrote (with a last-update-time
+// precondition, so that nothing written since is lost) and reports
+// ErrNotFound. No transaction is used: the Go client rolls back a failed
+// one with a timeout of its own, past the request's deadline.
+//
+// Deleting a session is a Delete with the precondition that the document
+// exists: deleting one that does not (codes.NotFound) returns an error
+// wrapping [sessionplus.ErrNotFound], which tells the root package that
+// another request ended the session first.
 //
 // # Expiry
 //
@@ -113,10 +121,10 @@
 // or in the Google Cloud console (Firestore, Time-to-live). Without the
 // policy, expired sessions are never served but their documents stay until
 // overwritten. The policy deletes late: Google documents "typically within
-// 24 hours after its expiration date" (some of its pages say 72), so the
-// store checks expires_at on every read: [Store.Load] returns an error
-// wrapping [sessionplus.ErrNotFound] for a document whose expiry has
-// passed, whether or not it has been deleted yet. The store starts no
+// 24 hours after its expiration date" (some of its pages say 72). Until
+// then [Store.Load] returns the expired record as it is stored, and the
+// root package, which checks the expiry of every record it loads, treats
+// it as absent; writes leave it alone (see above). The store starts no
 // background work of its own.
 //
 // Nothing queries the session documents, so their fields need no indexes,
@@ -131,15 +139,17 @@
 // # Errors
 //
 // codes.NotFound from Firestore is the only answer that means "no such
-// session". Every other error, including a context that is canceled or past
-// its deadline, is returned as an error that names the Firestore call that
-// failed ("firestore: get: ...", or set, update, delete, create; the
-// root package adds the session and its own operation) and wraps the
-// cause: the context's error
-// when the context is done (so errors.Is(err, context.DeadlineExceeded)
-// holds), Firestore's status otherwise (status.Code gives its code).
-// Errors never show the token: in Firestore's messages, which name the
-// document, it is replaced by "<token>".
+// session" (besides, for a write, a document that has expired or is not a
+// session). Every other error, including a context that is canceled or
+// past its deadline, is returned as an error that names the Firestore call
+// that failed ("firestore: get: ...", or set, update, delete; the root
+// package adds the session and its own operation) and wraps the cause: the
+// context's error when the context is done (so errors.Is(err,
+// context.DeadlineExceeded) holds), Firestore's status otherwise
+// (status.Code gives its code). Firestore's messages name the document:
+// the root package removes the token from a store's errors, and where a
+// token's document id is escaped (so not the token itself), the store
+// replaces that id with "<token>".
 //
 // # Reconnecting
 //

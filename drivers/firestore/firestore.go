@@ -2,7 +2,6 @@ package firestore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -34,11 +33,6 @@ const (
 // DefaultTimeout is how long one call of a [Store] may take by default
 // (see [Options.Timeout]).
 const DefaultTimeout = 10 * time.Second
-
-// fastMargin is how far a document's expiry must be from now for a
-// field-level write or a keep-alive to update it without a transaction
-// (see Store.update).
-const fastMargin = time.Minute
 
 func init() { sessionplus.Register(Name, Driver{}) }
 
@@ -199,15 +193,14 @@ func (s *Store) Close() error {
 }
 
 // Load returns the record stored under token. It returns an error wrapping
-// [sessionplus.ErrNotFound] when Firestore answers codes.NotFound, when the
-// document has expired (whether or not the TTL policy has deleted it yet),
-// and for a token that cannot name a document.
+// [sessionplus.ErrNotFound] when Firestore answers codes.NotFound, for a
+// document that is not a record, and for a token that cannot name a
+// document. A document whose expiry has passed but that Firestore's TTL
+// policy has not deleted yet is returned as it is: the root package checks
+// the expiry of every record.
 func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
-		return sessionplus.Record{}, fmt.Errorf("firestore: %w", err)
-	}
 	ref, ok := s.doc(token)
 	if !ok {
 		return sessionplus.Record{}, errBadToken
@@ -219,176 +212,128 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 		}
 		return sessionplus.Record{}, opErr("get", token, errOf(ctx, err))
 	}
-	rec, err := decodeDoc(snap)
-	if err != nil {
-		return sessionplus.Record{}, err
-	}
-	if !time.Now().Before(rec.Expiry) {
-		return sessionplus.Record{}, errExpired
-	}
-	return rec, nil
+	return decodeDoc(snap)
 }
 
-// Save applies u to the document under token as [sessionplus.Update]
+// Save applies u to the document under token as [sessionplus.Kind]
 // describes, and returns token:
 //
-//   - Replace writes the whole document (Set).
-//   - A field-level write updates the field paths of u.Set, deletes those
-//     of u.Del and sets expires_at, or writes a new document from u.Set
-//     alone when no live one exists.
-//   - A keep-alive updates expires_at only, and fails with an error
-//     wrapping [sessionplus.ErrNotFound] when no live document exists.
-//
-// A Replace or field-level write whose expiry has already passed deletes
-// the document instead.
+//   - Create writes the whole document (Set), replacing any document there.
+//   - Write updates the field paths of u.Set, deletes those of u.Del (with
+//     firestore.Delete) and sets expires_at, and Touch sets expires_at
+//     alone, both only if a live record is there (see Store.update);
+//     otherwise they change nothing and return an error wrapping
+//     [sessionplus.ErrNotFound].
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("firestore: %w", err)
-	}
 	ref, ok := s.doc(token)
-	if !ok {
-		if (u.Kind == sessionplus.Touch) {
-			return "", errBadToken
-		}
-		return "", fmt.Errorf("firestore: the token cannot name a Firestore document (empty, or over %d bytes)", maxIDBytes)
-	}
-	var err error
 	switch {
-	case !time.Now().Before(u.Expiry) && (u.Kind != sessionplus.Touch):
-		// Expired already: nothing to keep. (A keep-alive into the past
-		// goes on below, to report a missing record as usual.)
-		if _, err := ref.Delete(ctx); err != nil {
-			return "", opErr("delete", token, errOf(ctx, err))
-		}
-	case (u.Kind == sessionplus.Create):
+	case !ok && u.Kind == sessionplus.Create:
+		return "", fmt.Errorf("firestore: the token cannot name a Firestore document (empty, or over %d bytes)", maxIDBytes)
+	case !ok:
+		return "", errBadToken
+	}
+	switch u.Kind {
+	case sessionplus.Create:
 		if err := s.checkSize(ref.ID, nil, u); err != nil {
 			return "", err
 		}
 		if _, err := ref.Set(ctx, newDoc(u.Set, u.Expiry)); err != nil {
 			return "", opErr("set", token, errOf(ctx, err))
 		}
+	case sessionplus.Write, sessionplus.Touch:
+		if err := s.update(ctx, token, ref, u); err != nil {
+			return "", err
+		}
 	default:
-		err = s.update(ctx, token, ref, u)
-	}
-	if err != nil {
-		return "", err
+		return "", fmt.Errorf("firestore: unknown kind of save %v", u.Kind)
 	}
 	return token, nil
 }
 
-// Delete removes the document under token. Deleting a document that does
-// not exist, or a token that cannot name one, returns nil.
+// Delete removes the document under token, with a precondition that it
+// exists. It returns an error wrapping [sessionplus.ErrNotFound] when there
+// is none (Firestore answers codes.NotFound), and for a token that cannot
+// name a document.
 func (s *Store) Delete(ctx context.Context, token string) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("firestore: %w", err)
-	}
 	ref, ok := s.doc(token)
 	if !ok {
-		return nil
+		return errBadToken
 	}
-	if _, err := ref.Delete(ctx); err != nil {
+	if _, err := ref.Delete(ctx, gfirestore.Exists); err != nil {
+		if isNotFound(ctx, err) {
+			return sessionplus.ErrNotFound
+		}
 		return opErr("delete", token, errOf(ctx, err))
 	}
 	return nil
 }
 
-// update applies a field-level write or a keep-alive u to the document of
-// ref if it holds a live record. Otherwise a field-level write replaces the
-// document with one made of u.Set alone, and a keep-alive fails with
-// [sessionplus.ErrNotFound]. Either way the fields of an expired record are
-// never revived.
+// update applies a Write or a Touch u to the document of ref if it holds a
+// live record, and otherwise changes nothing and returns an error wrapping
+// [sessionplus.ErrNotFound]: a request in flight never brings back a
+// session that a log-out deleted or that timed out, even while its expired
+// document waits for Firestore's TTL policy.
 //
 // Firestore cannot make a write depend on a field's value, so update reads
-// the document first. When the document is live and its expiry is more
-// than fastMargin away (and beyond ctx's deadline), the write goes out as
-// one Update of the changed field paths with an exists precondition:
-// updates of different field paths commute, so concurrent writes of
-// different fields all land. The margin keeps the document from expiring
-// between that read and that write. A live document closer to its expiry
-// is updated with a last-update-time precondition. A missing or expired
-// one is deleted (with that precondition) and created afresh from u.Set;
-// a concurrent writer that wins a race makes the write fail and update
-// decides again, at most three times. No transaction is used: the Go
-// client rolls a failed one back with a timeout of its own, past the
-// caller's deadline. A keep-alive of a document that is missing or expired
-// fails at once.
+// the document first: missing, not a record, or expired, it is left alone.
+// A live one gets one Update of the changed field paths (firestore.Delete
+// for the fields removed) and of expires_at, with the precondition that
+// the document exists, so that a log-out between the read and the write
+// makes the write fail with codes.NotFound. Updates of different field
+// paths commute, so concurrent writes of different fields all land, with
+// no retries.
+//
+// What remains is the expiry: the record must still be live when the
+// write commits. The root package only ever moves a token's expiry later,
+// so if the call returns before the expiry that was read, the commit came
+// before it too. If it returns after, the commit may have come after the
+// record expired, and may have revived it: update then deletes the
+// document it wrote (unless something changed it since) and reports
+// ErrNotFound. That takes a write that crosses its record's expiry, which
+// is rare. No transaction is used: the Go client rolls a failed one back
+// with a timeout of its own, past the caller's deadline.
 func (s *Store) update(ctx context.Context, token string, ref *gfirestore.DocumentRef, u sessionplus.Update) error {
-	keepAlive := (u.Kind == sessionplus.Touch)
-	ups := fieldUpdates(u)
-	now := time.Now()
-	margin := fastMargin
-	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) > margin {
-		margin = dl.Sub(now)
+	snap, err := ref.Get(ctx)
+	if err != nil {
+		if isNotFound(ctx, err) {
+			return sessionplus.ErrNotFound
+		}
+		return opErr("get", token, errOf(ctx, err))
 	}
-	// Decide from a read, then write; a concurrent writer that changes the
-	// picture in between makes the write fail and the decision is made
-	// again. No transaction: the client's rollback of a failed one runs
-	// with a timeout of its own, past the caller's deadline.
-	for attempt := 0; ; attempt++ {
-		snap, err := ref.Get(ctx)
-		if err != nil && !isNotFound(ctx, err) {
-			return opErr("get", token, errOf(ctx, err))
-		}
-		exists := err == nil
-		switch {
-		case exists && liveUntil(snap, now.Add(margin)):
-			if err := s.checkSize(ref.ID, snap, u); err != nil {
-				return err
-			}
-			_, err := ref.Update(ctx, ups) // Update fails on a missing document
-			if err == nil {
-				return nil
-			}
-			if !isNotFound(ctx, err) {
-				return opErr("update", token, errOf(ctx, err))
-			}
-			// Deleted since the read: decide again.
-		case keepAlive && (!exists || !liveUntil(snap, now)):
-			return sessionplus.ErrNotFound // nothing to keep alive
-		case exists && liveUntil(snap, now):
-			// Live, but close to its expiry: write only if nothing changed
-			// it since the read (on Firestore; the emulator ignores the
-			// precondition).
-			if err := s.checkSize(ref.ID, snap, u); err != nil {
-				return err
-			}
-			_, err := ref.Update(ctx, ups, gfirestore.LastUpdateTime(snap.UpdateTime))
-			if err == nil {
-				return nil
-			}
-			if !isNotFound(ctx, err) && status.Code(err) != codes.FailedPrecondition {
-				return opErr("update", token, errOf(ctx, err))
-			}
-		default:
-			// Missing, expired or about to expire: the record starts
-			// afresh from the fields of this write, so that an expired
-			// record's fields never come back.
-			if err := s.checkSize(ref.ID, nil, u); err != nil {
-				return err
-			}
-			if exists {
-				_, err := ref.Delete(ctx, gfirestore.LastUpdateTime(snap.UpdateTime))
-				if err != nil && !isNotFound(ctx, err) && status.Code(err) != codes.FailedPrecondition {
-					return opErr("delete", token, errOf(ctx, err))
-				}
-			}
-			_, err := ref.Create(ctx, newDoc(u.Set, u.Expiry))
-			if err == nil {
-				return nil
-			}
-			if ctx.Err() != nil || status.Code(err) != codes.AlreadyExists {
-				return opErr("create", token, errOf(ctx, err))
-			}
-			// Created by a concurrent request: decide again.
-		}
-		if attempt == 2 {
-			return opErr("update", token, errors.New("the document kept changing under three attempts"))
+	expiry, ok := snap.Data()[expiryField].(time.Time)
+	if !ok || !time.Now().Before(expiry) {
+		return errExpired // or not a record: nothing to write to
+	}
+	if u.Kind == sessionplus.Write {
+		if err := s.checkSize(ref.ID, snap, u); err != nil {
+			return err
 		}
 	}
+	wr, err := ref.Update(ctx, fieldUpdates(u)) // with an exists precondition
+	switch {
+	case err == nil && time.Now().Before(expiry):
+		return nil
+	case err == nil:
+		return s.undo(ctx, token, ref, wr.UpdateTime)
+	case isNotFound(ctx, err):
+		return sessionplus.ErrNotFound // deleted since the read: a log-out
+	}
+	return opErr("update", token, errOf(ctx, err))
+}
+
+// undo deletes the document that a write of update committed at written,
+// if nothing changed it since, and reports ErrNotFound: the write may have
+// landed after the record had expired.
+func (s *Store) undo(ctx context.Context, token string, ref *gfirestore.DocumentRef, written time.Time) error {
+	_, err := ref.Delete(ctx, gfirestore.LastUpdateTime(written))
+	if err != nil && !isNotFound(ctx, err) && (ctx.Err() != nil || status.Code(err) != codes.FailedPrecondition) {
+		return opErr("delete", token, errOf(ctx, err))
+	}
+	return errExpired
 }
 
 // maxDocBytes is Firestore's limit on the size of a document.
@@ -396,7 +341,7 @@ const maxDocBytes = 1 << 20
 
 // checkSize returns an error wrapping [sessionplus.ErrRecordTooLarge] if the
 // document with the id id would be over Firestore's limit after u: u
-// applied to the record of cur, or, when cur is nil or u replaces, u.Set
+// applied to the record of cur, or, when cur is nil or u is a Create, u.Set
 // alone. Sizes are counted as Firestore documents them
 // (https://firebase.google.com/docs/firestore/storage-size): a string is
 // its UTF-8 bytes plus one, bytes their length, a timestamp 8, a map the
@@ -410,7 +355,7 @@ func (s *Store) checkSize(id string, cur *gfirestore.DocumentSnapshot, u session
 		changed[key] = true
 		data += len(key) + 1 + len(v)
 	}
-	if cur != nil && (u.Kind != sessionplus.Create) {
+	if cur != nil && u.Kind != sessionplus.Create {
 		for _, name := range u.Del {
 			changed[encodeField(name)] = true
 		}
@@ -450,7 +395,6 @@ func pathSize(path string) int {
 }
 
 var (
-	errNotLive  = errors.New("firestore: no live document")
 	errBadToken = fmt.Errorf("%w (the token cannot name a Firestore document)", sessionplus.ErrNotFound)
 	errExpired  = fmt.Errorf("%w (expired)", sessionplus.ErrNotFound)
 )
@@ -486,9 +430,9 @@ func newDoc(values map[string][]byte, expiry time.Time) map[string]any {
 	return map[string]any{dataField: data, expiryField: expiry}
 }
 
-// fieldUpdates returns the updates of a field-level write: one field path
-// per field set or deleted, and the expiry (only the expiry for a
-// keep-alive).
+// fieldUpdates returns the updates of a Write: one field path per field
+// set or deleted, and the expiry (only the expiry for a Touch, whose Set
+// and Del are empty).
 func fieldUpdates(u sessionplus.Update) []gfirestore.Update {
 	ups := make([]gfirestore.Update, 0, len(u.Set)+len(u.Del)+1)
 	for name, v := range u.Set {
@@ -498,22 +442,9 @@ func fieldUpdates(u sessionplus.Update) []gfirestore.Update {
 		ups = append(ups, gfirestore.Update{FieldPath: gfirestore.FieldPath{dataField, encodeField(name)}, Value: v})
 	}
 	for _, name := range u.Del {
-		if _, set := u.Set[name]; set {
-			continue // never both, says Update; if so, the value wins
-		}
 		ups = append(ups, gfirestore.Update{FieldPath: gfirestore.FieldPath{dataField, encodeField(name)}, Value: gfirestore.Delete})
 	}
 	return append(ups, gfirestore.Update{Path: expiryField, Value: u.Expiry})
-}
-
-// liveUntil reports whether snap holds a well-formed record that expires
-// after t.
-func liveUntil(snap *gfirestore.DocumentSnapshot, t time.Time) bool {
-	if snap == nil || !snap.Exists() {
-		return false
-	}
-	exp, ok := snap.Data()[expiryField].(time.Time)
-	return ok && t.Before(exp)
 }
 
 // decodeDoc returns the record of a document. A document that is not a
@@ -577,33 +508,30 @@ func errOf(ctx context.Context, err error) error {
 	return err
 }
 
-// opError is the error of a Firestore call (get, set, update, delete,
-// transaction). Its message leaves out the token and the document id,
-// which Firestore's messages may contain (they name the document).
+// opError is the error of a Firestore call (get, set, update, delete).
+// The root package removes the token from the errors of a store; when the
+// token's document id is not the token itself (it was escaped, see
+// names.go), the message leaves out that id too, which Firestore's
+// messages may contain (they name the document).
 type opError struct {
-	op      string
-	err     error
-	redacts []string
+	op     string
+	err    error
+	redact string // the escaped document id; "" if none
 }
 
 // opErr returns the error of the call op on the document of token.
 func opErr(op, token string, err error) error {
 	e := &opError{op: op, err: err}
-	// Tokens the root package makes are 45 characters or more; replacing
-	// very short ones would garble the message for no gain.
-	if len(token) >= 8 {
-		e.redacts = append(e.redacts, token)
-		if id, ok := docID(token); ok && id != token {
-			e.redacts = append(e.redacts, id)
-		}
+	if id, ok := docID(token); ok && id != token {
+		e.redact = id
 	}
 	return e
 }
 
 func (e *opError) Error() string {
 	msg := e.err.Error()
-	for _, r := range e.redacts {
-		msg = strings.ReplaceAll(msg, r, "<token>")
+	if e.redact != "" {
+		msg = strings.ReplaceAll(msg, e.redact, "<token>")
 	}
 	return "firestore: " + e.op + ": " + msg
 }

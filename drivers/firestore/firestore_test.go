@@ -13,10 +13,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	gfirestore "cloud.google.com/go/firestore"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/drivers/drivertest"
@@ -211,7 +217,7 @@ func TestOpen(t *testing.T) {
 					t.Fatalf("Open returned %T, want *firestore.Store", st)
 				}
 				tok := token()
-				u := sessionplus.Update{Set: vals("a", "1"), Expiry: time.Now().Add(time.Hour), Replace: true}
+				u := sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1"), Expiry: time.Now().Add(time.Hour)}
 				if _, err := st.Save(t.Context(), tok, u); err != nil {
 					t.Fatalf("Save through the opened store: %v", err)
 				}
@@ -304,7 +310,7 @@ func TestDocumentShape(t *testing.T) {
 	t.Cleanup(func() { st.Delete(context.Background(), tok) })
 
 	expiry := time.Now().Add(time.Hour).Truncate(time.Millisecond)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1", "b", "2", "c", "3"), Expiry: expiry, Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1", "b", "2", "c", "3"), Expiry: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	doc := rawDoc(t, c, coll, tok)
@@ -330,7 +336,7 @@ func TestDocumentShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	expiry = expiry.Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("b", "22"), Del: []string{"c"}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: vals("b", "22"), Del: []string{"c"}, Expiry: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	doc = rawDoc(t, c, coll, tok)
@@ -379,7 +385,7 @@ func TestOddFieldNamesStored(t *testing.T) {
 		values[name] = []byte("v " + name)
 	}
 	expiry := time.Now().Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: values, Expiry: expiry, Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: values, Expiry: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := rawDoc(t, c, coll, tok)["data"].(map[string]any)
@@ -402,7 +408,7 @@ func TestOddFieldNamesStored(t *testing.T) {
 	}
 
 	// A field-level write of escaped names updates and deletes the same keys.
-	u := sessionplus.Update{Set: vals("", "new", "100%", "new"), Del: []string{"__name__", "\xff"}, Expiry: expiry}
+	u := sessionplus.Update{Kind: sessionplus.Write, Set: vals("", "new", "100%", "new"), Del: []string{"__name__", "\xff"}, Expiry: expiry}
 	if _, err := st.Save(ctx, tok, u); err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +443,7 @@ func TestTokensAsDocumentIDs(t *testing.T) {
 		"bad\xffutf8:x":           "bad%FFutf8:x",
 		strings.Repeat("x", 1500): strings.Repeat("x", 1500),
 	} {
-		if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("t", tok), Expiry: expiry, Replace: true}); err != nil {
+		if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("t", tok), Expiry: expiry}); err != nil {
 			t.Errorf("Save under %.20q: %v", tok, err)
 			continue
 		}
@@ -461,29 +467,35 @@ func TestTokensAsDocumentIDs(t *testing.T) {
 		if _, err := st.Load(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
 			t.Errorf("Load of the unusable token %.20q (%d bytes) = %v, want ErrNotFound", tok, len(tok), err)
 		}
-		if err := st.Delete(ctx, tok); err != nil {
-			t.Errorf("Delete of the unusable token %.20q = %v, want nil", tok, err)
+		if err := st.Delete(ctx, tok); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("Delete of the unusable token %.20q = %v, want ErrNotFound", tok, err)
 		}
-		_, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry})
+		_, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: vals("a", "1"), Expiry: expiry})
+		if !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("field-level write of the unusable token %.20q = %v, want ErrNotFound", tok, err)
+		}
+		_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry})
 		if !errors.Is(err, sessionplus.ErrNotFound) {
 			t.Errorf("keep-alive of the unusable token %.20q = %v, want ErrNotFound", tok, err)
 		}
-		_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1"), Expiry: expiry, Replace: true})
+		_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1"), Expiry: expiry})
 		if err == nil || errors.Is(err, sessionplus.ErrNotFound) {
 			t.Errorf("Save under the unusable token %.20q = %v, want an error that is not ErrNotFound", tok, err)
 		}
 	}
 }
 
-// TestDeadline shows that a context past its deadline fails every
-// operation with an error that is not ErrNotFound: the root package must
-// not mistake it for an absent session.
+// TestDeadline shows that a context that ends fails every operation with
+// an error that is not ErrNotFound: the root package must not mistake it
+// for an absent session. (The root package never passes a context that
+// has ended already; one past its deadline is the quickest way to a call
+// that outlives its deadline.)
 func TestDeadline(t *testing.T) {
 	c := newClient(t)
 	st, _ := newStore(t, c)
 	tok := token()
 	expiry := time.Now().Add(time.Hour)
-	if _, err := st.Save(t.Context(), tok, sessionplus.Update{Set: vals("a", "1"), Expiry: expiry, Replace: true}); err != nil {
+	if _, err := st.Save(t.Context(), tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1"), Expiry: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Delete(context.Background(), tok) })
@@ -499,19 +511,17 @@ func TestDeadline(t *testing.T) {
 			t.Errorf("%s with a context past its deadline = %q, which wraps ErrNotFound", op, err)
 		case !errors.Is(err, context.DeadlineExceeded):
 			t.Errorf("%s with a context past its deadline = %q, want it to wrap context.DeadlineExceeded", op, err)
-		case strings.Contains(err.Error(), tok):
-			t.Errorf("%s error %q contains the token", op, err)
 		}
 	}
 	_, err := st.Load(ctx, tok)
 	check("Load", err)
 	_, err = st.Load(ctx, token())
 	check("Load of an unknown token", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "2"), Expiry: expiry, Replace: true})
+	_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "2"), Expiry: expiry})
 	check("Save (replace)", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "2"), Expiry: expiry})
+	_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: vals("a", "2"), Expiry: expiry})
 	check("Save (field-level write)", err)
-	_, err = st.Save(ctx, tok, sessionplus.Update{Expiry: expiry})
+	_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry})
 	check("Save (keep-alive)", err)
 	check("Delete", st.Delete(ctx, tok))
 
@@ -528,8 +538,8 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// TestNearExpiry covers writes to a record that expires within a minute,
-// which go through a transaction (see Store.update).
+// TestNearExpiry covers writes to a record that expires soon (within a
+// minute, which the driver once treated apart).
 func TestNearExpiry(t *testing.T) {
 	c := newClient(t)
 	st, _ := newStore(t, c)
@@ -538,11 +548,11 @@ func TestNearExpiry(t *testing.T) {
 	t.Cleanup(func() { st.Delete(context.Background(), tok) })
 
 	soon := time.Now().Add(20 * time.Second)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("a", "1", "b", "2"), Expiry: soon, Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1", "b", "2"), Expiry: soon}); err != nil {
 		t.Fatal(err)
 	}
 	expiry := time.Now().Add(30 * time.Second)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("c", "3"), Del: []string{"b"}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: vals("c", "3"), Del: []string{"b"}, Expiry: expiry}); err != nil {
 		t.Fatal(err)
 	}
 	rec, err := st.Load(ctx, tok)
@@ -553,7 +563,7 @@ func TestNearExpiry(t *testing.T) {
 		t.Errorf("after a field-level write of a record near its expiry: %s, want a and c", got)
 	}
 	expiry = time.Now().Add(time.Hour)
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}); err != nil {
 		t.Fatalf("keep-alive of a record near its expiry: %v", err)
 	}
 	rec, err = st.Load(ctx, tok)
@@ -565,51 +575,162 @@ func TestNearExpiry(t *testing.T) {
 	}
 }
 
-// TestConcurrentRevive needs preconditions that Firestore enforces: when a
-// record has expired, concurrent field-level writes each read it, see it
-// expired, and delete it (with a last-update-time precondition) before
-// creating a fresh one; the writers that lose the race see AlreadyExists or
-// a failed precondition and update the new record instead, so every field
-// lands. The emulator that scripts/test runs (@firestore-emulator/server)
-// ignores update-time preconditions: a writer may delete the record another
-// has just created, so fields are lost there. The test runs when
-// SESSIONPLUS_FIRESTORE_ISOLATED=1 says that FIRESTORE_EMULATOR_HOST (or the
-// default credentials' project) is the official emulator or real Firestore.
-func TestConcurrentRevive(t *testing.T) {
-	if os.Getenv("SESSIONPLUS_FIRESTORE_ISOLATED") != "1" {
-		t.Skip("needs enforced update-time preconditions, which the emulator of scripts/test does not have; " +
-			"set SESSIONPLUS_FIRESTORE_ISOLATED=1 against the official emulator or a real project")
-	}
+// TestConcurrentNearExpiry runs concurrent field-level writes of different
+// fields to a record that expires within a minute, as the sessions of a
+// short lifetime always do: every field lands (the driver used to guard
+// such writes with a last-update-time precondition, under which writers
+// that read the same version failed and had to try again).
+func TestConcurrentNearExpiry(t *testing.T) {
 	c := newClient(t)
 	st, _ := newStore(t, c)
 	ctx := t.Context()
 	tok := token()
 	t.Cleanup(func() { st.Delete(context.Background(), tok) })
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: vals("old", "x"), Expiry: time.Now().Add(time.Second), Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("base", "b"), Expiry: time.Now().Add(20 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1100 * time.Millisecond) // until it has expired
-	expiry := time.Now().Add(time.Hour)
+	const writers, rounds = 6, 3
+	expiry := time.Now().Add(30 * time.Second)
+	start := make(chan struct{})
 	var wg sync.WaitGroup
-	want := map[string][]byte{}
-	for i := range 4 {
+	want := vals("base", "b")
+	for i := range writers {
 		name := fmt.Sprintf("f%d", i)
-		want[name] = []byte(name)
+		want[name] = []byte(fmt.Sprintf("%s-%d", name, rounds-1))
 		wg.Go(func() {
-			if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{name: []byte(name)}, Expiry: expiry}); err != nil {
-				t.Errorf("field-level write of %s: %v", name, err)
+			<-start
+			for r := range rounds {
+				u := sessionplus.Update{Kind: sessionplus.Write, Set: vals(name, fmt.Sprintf("%s-%d", name, r)), Expiry: expiry}
+				if _, err := st.Save(ctx, tok, u); err != nil {
+					t.Errorf("field-level write of %s: %v", name, err)
+					return
+				}
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	rec, err := st.Load(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := fmt.Sprint(rec.Values); got != fmt.Sprint(want) {
-		t.Errorf("after concurrent field-level writes to an expired record: %s, want %s", got, fmt.Sprint(want))
+		t.Errorf("after concurrent field-level writes to a record near its expiry: %s, want %s", got, fmt.Sprint(want))
 	}
 }
+
+// TestConcurrentRevive sends concurrent field-level writes and keep-alives
+// to a record that has expired but is still stored, as it is until
+// Firestore's TTL policy deletes it (a day or more later): none may bring
+// it back. Each fails with ErrNotFound, and the document is left as it was.
+func TestConcurrentRevive(t *testing.T) {
+	c := newClient(t)
+	st, coll := newStore(t, c)
+	ctx := t.Context()
+	tok := token()
+	t.Cleanup(func() { st.Delete(context.Background(), tok) })
+	// The root package never saves an expiry in the past: the record
+	// expired in the backend, so write it there.
+	expired := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	ref := c.Collection(coll).Doc(firestore.DocID(tok))
+	if _, err := ref.Set(ctx, map[string]any{
+		"data":       map[string]any{"user": []byte("old-user"), "role": []byte("admin")},
+		"expires_at": expired,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := ref.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			u := sessionplus.Update{Kind: sessionplus.Write, Set: vals(fmt.Sprintf("f%d", i), "x"), Del: []string{"role"}, Expiry: expiry}
+			if i%2 == 1 {
+				u = sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}
+			}
+			if _, err := st.Save(ctx, tok, u); !errors.Is(err, sessionplus.ErrNotFound) {
+				t.Errorf("%v of an expired record = %v, want ErrNotFound", u.Kind, err)
+			}
+		})
+	}
+	wg.Wait()
+	after, err := ref.Get(ctx)
+	if err != nil {
+		t.Fatalf("the expired document is gone: %v", err)
+	}
+	if !after.UpdateTime.Equal(before.UpdateTime) {
+		t.Errorf("the expired document was written (update time %v, then %v): %v", before.UpdateTime, after.UpdateTime, after.Data())
+	}
+	rec, err := st.Load(ctx, tok)
+	if err != nil || rec.Expiry.After(time.Now()) {
+		t.Errorf("Load after the writes = %v, %v; want the expired record (expiry %v), which the root package rejects", rec, err, expired)
+	}
+}
+
+// TestWriteAcrossExpiry delays the answer to a write until after the expiry
+// of the record it wrote to: the write committed while the record was live,
+// as far as the store can tell it may not have, so the store deletes the
+// document it wrote and reports ErrNotFound rather than leave a record that
+// may have been revived.
+func TestWriteAcrossExpiry(t *testing.T) {
+	addr := drivertest.ServerFromEnv(t, "FIRESTORE_EMULATOR_HOST")
+	var holdUntil atomic.Pointer[time.Time]
+	delay := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if until := holdUntil.Load(); until != nil && strings.HasSuffix(method, "/Commit") {
+			time.Sleep(time.Until(*until))
+		}
+		return err
+	}
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(ownerCreds{}),
+		grpc.WithUnaryInterceptor(delay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := gfirestore.NewClient(context.Background(), projectID(), option.WithGRPCConn(conn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	st, coll := newStore(t, c)
+	ctx := t.Context()
+	for _, kind := range []sessionplus.Kind{sessionplus.Write, sessionplus.Touch} {
+		tok := token()
+		t.Cleanup(func() { st.Delete(context.Background(), tok) })
+		holdUntil.Store(nil)
+		soon := time.Now().Add(time.Second)
+		if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1"), Expiry: soon}); err != nil {
+			t.Fatal(err)
+		}
+		until := soon.Add(100 * time.Millisecond)
+		holdUntil.Store(&until)
+		u := sessionplus.Update{Kind: kind, Expiry: time.Now().Add(time.Hour)}
+		if kind == sessionplus.Write {
+			u.Set = vals("b", "2")
+		}
+		if _, err := st.Save(ctx, tok, u); !errors.Is(err, sessionplus.ErrNotFound) {
+			t.Errorf("%v answered after the record's expiry = %v, want ErrNotFound", kind, err)
+		}
+		if _, err := c.Collection(coll).Doc(firestore.DocID(tok)).Get(ctx); status.Code(err) != codes.NotFound {
+			t.Errorf("after a %v answered after the record's expiry, the document is still there (%v): it may have been revived", kind, err)
+		}
+	}
+}
+
+// ownerCreds authenticates to the emulator as its owner, as the Go client
+// does for FIRESTORE_EMULATOR_HOST.
+type ownerCreds struct{}
+
+func (ownerCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer owner"}, nil
+}
+
+func (ownerCreds) RequireTransportSecurity() bool { return false }
 
 // browser carries one cookie between requests through the root package.
 type browser struct {
@@ -724,7 +845,7 @@ func TestRecordTooLarge(t *testing.T) {
 	expiry := time.Now().Add(time.Hour)
 	big := make([]byte, 600<<10)
 
-	_, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"a": big, "b": big}, Expiry: expiry, Replace: true})
+	_, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": big, "b": big}, Expiry: expiry})
 	if !errors.Is(err, sessionplus.ErrRecordTooLarge) {
 		t.Fatalf("Save of 1.2 MB = %v, want an error wrapping ErrRecordTooLarge", err)
 	}
@@ -732,18 +853,18 @@ func TestRecordTooLarge(t *testing.T) {
 		t.Fatalf("Load after a refused save = %v, want ErrNotFound", err)
 	}
 
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"a": big}, Expiry: expiry, Replace: true}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": big}, Expiry: expiry}); err != nil {
 		t.Fatalf("Save of 600 KB: %v", err)
 	}
-	_, err = st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"b": big}, Expiry: expiry})
+	_, err = st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"b": big}, Expiry: expiry})
 	if !errors.Is(err, sessionplus.ErrRecordTooLarge) {
 		t.Fatalf("field-level write of 600 KB more = %v, want an error wrapping ErrRecordTooLarge", err)
 	}
 	// Replacing the big field, or deleting it, makes room.
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"a": big[:1000], "b": big}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"a": big[:1000], "b": big}, Expiry: expiry}); err != nil {
 		t.Fatalf("field-level write that replaces the big field: %v", err)
 	}
-	if _, err := st.Save(ctx, tok, sessionplus.Update{Set: map[string][]byte{"c": big}, Del: []string{"b"}, Expiry: expiry}); err != nil {
+	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"c": big}, Del: []string{"b"}, Expiry: expiry}); err != nil {
 		t.Fatalf("field-level write that deletes the big field: %v", err)
 	}
 	rec, err := st.Load(ctx, tok)
@@ -808,11 +929,11 @@ func TestTimeout(t *testing.T) {
 	}{
 		{"Load", func() error { _, err := st.Load(context.Background(), tok); return err }},
 		{"Save", func() error {
-			_, err := st.Save(context.Background(), tok, sessionplus.Update{Set: vals("a", "1"), Expiry: expiry, Replace: true})
+			_, err := st.Save(context.Background(), tok, sessionplus.Update{Kind: sessionplus.Create, Set: vals("a", "1"), Expiry: expiry})
 			return err
 		}},
 		{"Save (field-level write)", func() error {
-			_, err := st.Save(context.Background(), tok, sessionplus.Update{Set: vals("a", "1"), Expiry: expiry})
+			_, err := st.Save(context.Background(), tok, sessionplus.Update{Kind: sessionplus.Write, Set: vals("a", "1"), Expiry: expiry})
 			return err
 		}},
 		{"Delete", func() error { return st.Delete(context.Background(), tok) }},
@@ -827,8 +948,6 @@ func TestTimeout(t *testing.T) {
 			t.Errorf("%s with Firestore unreachable = %q, want a deadline error that names the store's timeout", tc.op, err)
 		case took > 5*time.Second:
 			t.Errorf("%s with Firestore unreachable took %v, with a timeout of 300ms", tc.op, took)
-		case strings.Contains(err.Error(), tok):
-			t.Errorf("%s error %q contains the token", tc.op, err)
 		}
 	}
 }
