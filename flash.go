@@ -14,28 +14,11 @@ import (
 // in a session that does not own it is an error wrapping [ErrUnownedField].
 // value is any value [Session.Set] takes.
 func (s *Session) AddFlash(field string, value any) error {
-	if err := checkFieldName(field); err != nil {
-		return fmt.Errorf("sessionplus: %w", err)
-	}
 	b, err := encodeValue(value)
 	if err != nil {
 		return withContext(fmt.Sprintf("field %q", field), err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.mutable(); err != nil {
-		return err
-	}
-	var buf [8]*Part
-	owners := s.ownersOf(buf[:0], field)
-	if len(owners) == 0 {
-		return s.unowned(field)
-	}
-	list, _, err := s.flashesLocked(field)
-	if err != nil {
-		return err
-	}
-	return s.setLocked(owners, field, append(list, b))
+	return s.update(field, nil, b)
 }
 
 // Flashes returns the flash messages kept under field, oldest first, and

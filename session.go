@@ -337,6 +337,13 @@ func as[T any](field string, stored []byte, v any) (T, error) {
 // else as JSON. Setting a field that no session owns returns an error
 // wrapping [ErrUnownedField]; nothing is silently dropped.
 func (s *Session) Set(field string, value any) error {
+	return s.update(field, value, nil)
+}
+
+// update sets field to value in every session that owns it, or, when flash
+// is not nil, appends the encoded flash message to the list there: the rules
+// of Set in one place.
+func (s *Session) update(field string, value any, flash []byte) error {
 	if err := checkFieldName(field); err != nil {
 		return fmt.Errorf("sessionplus: %w", err)
 	}
@@ -349,6 +356,13 @@ func (s *Session) Set(field string, value any) error {
 	owners := s.ownersOf(buf[:0], field)
 	if len(owners) == 0 {
 		return s.unowned(field)
+	}
+	if flash != nil {
+		list, _, err := s.flashesLocked(field)
+		if err != nil {
+			return err
+		}
+		value = append(list, flash)
 	}
 	return s.setLocked(owners, field, value)
 }
