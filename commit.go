@@ -120,7 +120,9 @@ func (s *Session) permanentOf(p *Part) bool {
 		return *p.chosen()
 	case p.conf.client && p.exists:
 		return p.permanent
-	case !p.conf.client && p.idOK && !p.newID:
+	case !p.conf.client && p.idOK && (!p.newID || p.carry):
+		// The stored session, or its copy under a new id (Regenerate),
+		// whose read proved the terms.
 		return p.idc.permanent
 	}
 	return s.inherit

@@ -421,3 +421,31 @@ func TestPermanenceMoves(t *testing.T) {
 		return nil
 	})
 }
+
+// TestRegenerateKeepsPermanence: a login's Regenerate moves a remembered
+// session to a new id and keeps it remembered.
+func TestRegenerateKeepsPermanence(t *testing.T) {
+	sessions, _, _ := seed()
+	m := newManager(t, sessions)
+	b := newBrowser()
+	if _, err := b.do(t, m, func(s *sessionplus.Session) error {
+		return errors.Join(s.Set("user_id", 1), s.SetPermanent(true))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := b.cookies["session"]
+	w, err := b.do(t, m, (*sessionplus.Session).Regenerate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := setCookies(w)["session"]
+	if c == nil || c.Value == before || c.MaxAge <= 0 {
+		t.Fatalf("after Regenerate the session cookie is %v, want a new, persistent one", c)
+	}
+	b.do(t, m, func(s *sessionplus.Session) error {
+		if p, _ := s.Part("session"); !p.Permanent() {
+			t.Error("the regenerated session is not permanent any more")
+		}
+		return nil
+	})
+}
