@@ -405,8 +405,8 @@ func wrap(ctx context.Context, cmd string, err error) error {
 }
 
 // ctxErr returns err, or where ctx has ended, ctx's error with its cause
-// (the store's timeout, when that ended it) and then err, if err is not
-// ctx's error already: a timeout of the store is then errors.Is
+// (the store's timeout, when that ended it) and then err, if err says more
+// than ctx's error: a timeout of the store is then errors.Is
 // context.DeadlineExceeded.
 //
 // A network call fails at ctx's deadline by a timer of its own, which can
@@ -423,7 +423,7 @@ func ctxErr(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
 		cerr = fmt.Errorf("%w: %w", cerr, cause)
 	}
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || err.Error() == ctx.Err().Error() {
 		return cerr
 	}
 	return fmt.Errorf("%w (%w)", cerr, err)
