@@ -20,14 +20,22 @@
 // error wrapping [sessionplus.ErrConfig] that names the key.
 //
 //   - client (*memcache.Client of gomemcache): a client the application
-//     made and keeps: closing the sessions leaves it open. Its Timeout and
-//     MaxIdleConns are the application's to set.
+//     made and keeps: closing the sessions leaves it open. Its Timeout (the
+//     network timeout of each round trip) and MaxIdleConns are the
+//     application's to set.
 //   - servers ([]string): the servers, each "host:port" (or the path of a
 //     Unix socket), spread by gomemcache's own ServerList selector. The
 //     driver builds the client and closes it when the sessions are closed.
-//   - timeout (duration: a time.Duration, "250ms", or whole seconds): the
-//     network timeout of each round trip of the client built from servers.
-//     Default gomemcache's DefaultTimeout (500ms). Only with servers.
+//   - timeout (duration: a time.Duration, a string such as "5s", or whole
+//     seconds; default 5s, [DefaultTimeout]): the longest any one
+//     operation of the store may take (Load, Save, Delete, each with all
+//     of its round trips, and Open's ping). An operation ends at the
+//     earlier of the caller's deadline and this bound, for a client passed
+//     in as for one built from servers: a request's context often has no
+//     deadline. For the client built from servers it is also the client's
+//     Timeout, the network timeout of each dial and round trip (gomemcache's
+//     default is 500ms); a client passed in keeps its own (see Errors and
+//     contexts for what that means). It must be positive.
 //   - max_idle_conns (int): the idle connections to each server that the
 //     client built from servers keeps. Default [DefaultMaxIdleConns] (10;
 //     gomemcache's own default of 2 makes a busy app reconnect constantly).
@@ -129,11 +137,28 @@
 // Only a missing item (gomemcache's ErrCacheMiss, or a cas answered
 // NOT_FOUND), an item not in this driver's format, an expired record and an
 // invalid key are "not found": any other failure, such as a server that is
-// down, is returned as an error, never as an empty session. gomemcache takes
-// no context: the root package never calls a store with a context that is
-// done, a field-level write checks ctx again before its cas, and the waits
-// between CAS retries end when ctx does; a round trip under way is bounded
-// by the client's Timeout instead. Errors never hold a value.
+// down, is returned as an error, never as an empty session. Errors never
+// hold a value.
+//
+// Each operation ends when its context does: the caller's, bounded by the
+// timeout option. It then fails with an error that is errors.Is
+// context.DeadlineExceeded (context.Canceled where the caller canceled),
+// never [sessionplus.ErrNotFound]; the store's timeout says so: "no answer
+// from memcached within 5s (the store's timeout)". gomemcache takes no
+// context, so this differs from the drivers whose clients do in one
+// respect: the store runs the round trips of each operation in a goroutine
+// of its own and stops waiting for them when the context ends, but cannot
+// interrupt a round trip under way. That round trip goes on in the
+// background until it is done or the client's own Timeout cuts it off
+// (the store's timeout for the client built from servers; whatever the
+// application set, 500ms by default, for a client passed in), and its
+// result is dropped. The operation takes no further step: a field-level
+// write checks its context before its cas, and the waits between CAS
+// retries end with it; only a keep-alive that has appended still sends its
+// touch, so that the item does not expire before its record. A write that
+// timed out may thus still land. A client passed in with a Timeout longer
+// than the store's keeps such goroutines, one per operation that timed
+// out, for that long.
 //
 // # Several servers
 //
@@ -150,7 +175,7 @@
 // [New] returns a store for a client without the registry:
 //
 //	mc := gomemcache.New("10.0.0.1:11211", "10.0.0.2:11211")
-//	st := memcache.New(mc, &memcache.Options{MaxItemSize: 2 << 20})
+//	st := memcache.New(mc, &memcache.Options{MaxItemSize: 2 << 20, Timeout: 2 * time.Second})
 //
 // and sessionplus.Options{"cookie_name": "session", "store": st} uses it.
 package memcache

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +33,10 @@ const (
 	// DefaultMaxIdleConns is how many idle connections to each server a
 	// client built from the servers option keeps.
 	DefaultMaxIdleConns = 10
+
+	// DefaultTimeout bounds each operation of a [Store] by default (see
+	// [Options.Timeout]).
+	DefaultTimeout = 5 * time.Second
 )
 
 // itemOverhead is what memcached adds to the key and value of an item when
@@ -70,14 +76,21 @@ type options struct {
 }
 
 // Open returns a [Store] for one session's options (see the package
-// documentation for the keys). It checks that every server answers, so that a
-// wrong address fails at startup. Option errors wrap [sessionplus.ErrConfig]
-// and name the key; an unreachable server gives an error that names the key
-// but does not wrap ErrConfig.
+// documentation for the keys). It checks that every server answers, within
+// the store's timeout, so that a wrong address fails at startup. Option
+// errors wrap [sessionplus.ErrConfig] and name the key; an unreachable
+// server gives an error that names the key but does not wrap ErrConfig.
 func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
 	var o options
 	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
 		return nil, err
+	}
+	so := &Options{Timeout: DefaultTimeout}
+	if o.Timeout != nil {
+		if *o.Timeout <= 0 {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
+		}
+		so.Timeout = *o.Timeout
 	}
 	_, hasClient := opts["client"]
 	_, hasServers := opts["servers"]
@@ -94,22 +107,19 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 		if !ok || c == nil {
 			return nil, sessionplus.ConfigErrorf(`memcache: key "client": expected a *memcache.Client of github.com/bradfitz/gomemcache, got %s`, describe(o.Client))
 		}
-		for _, k := range []string{"timeout", "max_idle_conns"} {
-			if _, ok := opts[k]; ok {
-				return nil, sessionplus.ConfigErrorf(`memcache: key %q: applies only to the client built from "servers"; set it on your own *memcache.Client instead`, k)
-			}
+		if _, ok := opts["max_idle_conns"]; ok {
+			return nil, sessionplus.ConfigErrorf(`memcache: key "max_idle_conns": applies only to the client built from "servers"; set MaxIdleConns on your own *memcache.Client instead`)
 		}
 		client = c
 	case hasServers:
 		key = "servers"
 		var err error
-		if client, err = newClient(o); err != nil {
+		if client, err = newClient(o, so.Timeout); err != nil {
 			return nil, err
 		}
 	default:
 		return nil, sessionplus.ConfigErrorf(`memcache: missing key "client" or "servers": give a live *memcache.Client, or the servers as a list of "host:port"`)
 	}
-	so := &Options{}
 	if o.MaxItemSize != nil {
 		if *o.MaxItemSize < 1024 {
 			return nil, sessionplus.ConfigErrorf(`memcache: key "max_item_size": expected at least 1024 bytes, got %d`, *o.MaxItemSize)
@@ -124,7 +134,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	}
 	st := New(client, so)
 	st.ownsClient = !hasClient
-	if err := ping(ctx, client); err != nil {
+	if err := st.do(ctx, "ping", func(context.Context) error { return client.Ping() }); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("memcache: key %q: memcached not reachable: %w", key, err)
 	}
@@ -143,8 +153,9 @@ func describe(v any) string {
 	}
 }
 
-// newClient builds the client of the servers option.
-func newClient(o options) (*gomemcache.Client, error) {
+// newClient builds the client of the servers option, whose network timeout
+// (of each dial and each round trip) is timeout.
+func newClient(o options, timeout time.Duration) (*gomemcache.Client, error) {
 	if len(o.Servers) == 0 {
 		return nil, sessionplus.ConfigErrorf(`memcache: key "servers": empty list: give at least one "host:port"`)
 	}
@@ -159,12 +170,7 @@ func newClient(o options) (*gomemcache.Client, error) {
 	}
 	client := gomemcache.NewFromSelector(ss)
 	client.MaxIdleConns = DefaultMaxIdleConns
-	if o.Timeout != nil {
-		if *o.Timeout <= 0 {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "timeout": expected a positive duration, got %v`, *o.Timeout)
-		}
-		client.Timeout = *o.Timeout
-	}
+	client.Timeout = timeout
 	if o.MaxIdleConns != nil {
 		if *o.MaxIdleConns < 1 {
 			return nil, sessionplus.ConfigErrorf(`memcache: key "max_idle_conns": expected at least 1, got %d`, *o.MaxIdleConns)
@@ -172,17 +178,6 @@ func newClient(o options) (*gomemcache.Client, error) {
 		client.MaxIdleConns = *o.MaxIdleConns
 	}
 	return client, nil
-}
-
-// ping checks that every server of client answers.
-func ping(ctx context.Context, client *gomemcache.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := client.Ping(); err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // Options configures a [Store] made with [New]. The zero value, like a nil
@@ -198,6 +193,15 @@ type Options struct {
 	// concurrent write of the same session changed the item between its
 	// read and its compare-and-swap. Optional. Default DefaultCASRetries.
 	CASRetries int
+
+	// Timeout bounds each operation of the store (Load, Save, Delete, each
+	// with all of its round trips), on top of the deadline of the context
+	// it is given: a request's context often has none. gomemcache takes no
+	// context, so the store stops waiting for a round trip under way when
+	// the bound passes, and leaves it to the client's own Timeout (see the
+	// package documentation). Optional. Default [DefaultTimeout] (5s); it
+	// must not be negative.
+	Timeout time.Duration
 }
 
 // Store keeps each session in one memcached item. It is safe for concurrent
@@ -206,19 +210,22 @@ type Store struct {
 	client      *gomemcache.Client
 	maxItemSize int
 	casRetries  int
-	ownsClient  bool // built by Open from servers: Close closes it
+	timeout     time.Duration
+	timedOut    error // the cause of a context ended by the timeout
+	ownsClient  bool  // built by Open from servers: Close closes it
 }
 
 var _ sessionplus.Store = (*Store)(nil)
 
 // New returns a store that keeps its sessions on client's servers. opts may
 // be nil for the defaults. The caller keeps ownership of client: [Store.Close]
-// does not close it. New panics if client is nil.
+// does not close it. New panics if client is nil or opts.Timeout is
+// negative.
 func New(client *gomemcache.Client, opts *Options) *Store {
 	if client == nil {
 		panic("memcache: New called with a nil client")
 	}
-	s := &Store{client: client, maxItemSize: DefaultMaxItemSize, casRetries: DefaultCASRetries}
+	s := &Store{client: client, maxItemSize: DefaultMaxItemSize, casRetries: DefaultCASRetries, timeout: DefaultTimeout}
 	if opts != nil {
 		if opts.MaxItemSize > 0 {
 			s.maxItemSize = opts.MaxItemSize
@@ -226,8 +233,73 @@ func New(client *gomemcache.Client, opts *Options) *Store {
 		if opts.CASRetries > 0 {
 			s.casRetries = opts.CASRetries
 		}
+		switch {
+		case opts.Timeout < 0:
+			panic(fmt.Sprintf("memcache: New called with a negative Options.Timeout (%v)", opts.Timeout))
+		case opts.Timeout > 0:
+			s.timeout = opts.Timeout
+		}
 	}
+	s.timedOut = fmt.Errorf("no answer from memcached within %v (the store's timeout)", s.timeout)
 	return s
+}
+
+// do runs op, the round trips of the store's operation name, in a goroutine
+// of its own, with ctx bounded by the store's timeout, and waits for it
+// until that context ends. gomemcache takes no context: a round trip under
+// way when it ends goes on in the background, until it is done or the
+// client's Timeout cuts it off, and its result is dropped; op sees its
+// context done and takes no further step where it checks it.
+//
+// op must not share memory with the caller that the caller may change after
+// do returns.
+func (s *Store) do(ctx context.Context, name string, op func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- op(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		select {
+		case err = <-done: // it ended too: its answer, if it has one, stands
+		default:
+			return &opError{name, ctxErr(ctx, nil)}
+		}
+	}
+	if err == nil || errors.Is(err, sessionplus.ErrNotFound) || errors.Is(err, ErrTooLarge) {
+		return err // an answer of the servers
+	}
+	if cerr := ctxErr(ctx, err); cerr != err {
+		return &opError{name, cerr} // a failure once the time was up: the time is why
+	}
+	return err
+}
+
+// ctxErr returns err, or where ctx has ended, ctx's error with its cause
+// (the store's timeout, when that ended it) and then err, if err says more
+// than ctx's error: a timeout of the store is then errors.Is
+// context.DeadlineExceeded.
+//
+// A round trip fails at ctx's deadline by a timer of its own, which can
+// fire an instant before ctx's: a context whose deadline has passed is
+// waited for, as it is about to end.
+func ctxErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
+		cerr = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	if err == nil || err.Error() == ctx.Err().Error() {
+		return cerr
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // Close closes the idle connections of the client that [Driver.Open] built
@@ -293,21 +365,29 @@ func (e *opError) Unwrap() error { return e.err }
 // Load returns the record stored under token. A token that is not a valid
 // memcached key, and an item that is missing or not in this driver's
 // format, give an error wrapping [sessionplus.ErrNotFound]; a server that
-// cannot be reached gives another error.
-func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error) {
+// cannot be reached gives another error, and one that does not answer
+// before ctx, bounded by the store's timeout, ends gives an error that is
+// errors.Is context.DeadlineExceeded (see Save).
+func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
 	if !validKey(token) {
 		return sessionplus.Record{}, errInvalidKey
 	}
-	it, err := s.client.Get(token)
-	if errors.Is(err, gomemcache.ErrCacheMiss) {
-		return sessionplus.Record{}, sessionplus.ErrNotFound
-	}
+	var rec sessionplus.Record
+	err := s.do(ctx, "load", func(context.Context) error {
+		it, err := s.client.Get(token)
+		if errors.Is(err, gomemcache.ErrCacheMiss) {
+			return sessionplus.ErrNotFound
+		}
+		if err != nil {
+			return &opError{"get", err}
+		}
+		if rec, err = decodeItem(it.Value); err != nil {
+			return errMalformed
+		}
+		return nil
+	})
 	if err != nil {
-		return sessionplus.Record{}, &opError{"get", err}
-	}
-	rec, err := decodeItem(it.Value)
-	if err != nil {
-		return sessionplus.Record{}, errMalformed
+		return sessionplus.Record{}, err
 	}
 	return rec, nil
 }
@@ -329,27 +409,35 @@ func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error
 //
 // A record whose expiry is within a few seconds is deleted rather than
 // stored (see the package documentation). A record that does not fit in
-// MaxItemSize gives an error wrapping [ErrTooLarge]. gomemcache takes no
-// context: a Write checks ctx before its cas and between CAS retries, whose
-// waits ctx ends; a Touch that has appended still sends its touch, so the
-// item is not left expiring before its record. A round trip under way runs
-// to its end (bounded by the client's Timeout).
+// MaxItemSize gives an error wrapping [ErrTooLarge].
+//
+// Save returns when ctx, bounded by the store's timeout, ends, with an
+// error that is errors.Is context.DeadlineExceeded (or context.Canceled).
+// gomemcache takes no context: a round trip under way then goes on in the
+// background until the client's Timeout; a Write checks ctx before its cas
+// and between CAS retries, and takes no further step; a Touch that has
+// appended still sends its touch, so the item is not left expiring before
+// its record.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
 	if !validKey(token) {
 		return "", badKeyError(token)
 	}
-	var err error
+	var op func(ctx context.Context) error
 	switch u.Kind {
 	case sessionplus.Create:
-		err = s.create(token, u)
+		op = func(context.Context) error { return s.create(token, u) }
 	case sessionplus.Write:
-		err = s.write(ctx, token, u)
+		op = func(ctx context.Context) error { return s.write(ctx, token, u) }
 	case sessionplus.Touch:
-		err = s.touch(ctx, token, u.Expiry)
+		op = func(ctx context.Context) error { return s.touch(ctx, token, u.Expiry) }
 	default:
-		err = fmt.Errorf("memcache: unknown kind of save %v", u.Kind)
+		return "", fmt.Errorf("memcache: unknown kind of save %v", u.Kind)
 	}
-	if err != nil {
+	// The operation may outlive Save (see do): it gets copies of what the
+	// caller may change afterwards. The values themselves are never
+	// changed, by the root package or here.
+	u.Set, u.Del = maps.Clone(u.Set), slices.Clone(u.Del)
+	if err := s.do(ctx, "save ("+u.Kind.String()+")", op); err != nil {
 		return "", err
 	}
 	return token, nil
@@ -527,10 +615,11 @@ func (s *Store) writeError(op string, err error, key string, value []byte) error
 
 // Delete removes the record under token. It returns an error wrapping
 // [sessionplus.ErrNotFound] if there is no item under token, or if token is
-// not a valid memcached key (nothing can be stored under it).
-func (s *Store) Delete(_ context.Context, token string) error {
+// not a valid memcached key (nothing can be stored under it). Like Load, it
+// returns when ctx, bounded by the store's timeout, ends.
+func (s *Store) Delete(ctx context.Context, token string) error {
 	if !validKey(token) {
 		return errInvalidKey
 	}
-	return s.remove(token)
+	return s.do(ctx, "delete", func(context.Context) error { return s.remove(token) })
 }

@@ -187,9 +187,30 @@ func TestOpen(t *testing.T) {
 			wantConfig: true,
 		},
 		{
-			name:       "nok, timeout with a client",
-			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": down, "timeout": "1s"} },
-			wantErr:    `key "timeout"`,
+			name:       "ok, client and timeout",
+			needServer: true,
+			opts: func(a []string) sessionplus.Options {
+				return sessionplus.Options{"client": gomemcache.New(a...), "timeout": 2}
+			},
+		},
+		{
+			name:       "nok, max_idle_conns with a client",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": down, "max_idle_conns": 4} },
+			wantErr:    `key "max_idle_conns": applies only to the client built from "servers"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, timeout zero",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"client": down, "timeout": "0s"} },
+			wantErr:    `key "timeout": expected a positive duration`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, timeout negative",
+			opts: func([]string) sessionplus.Options {
+				return sessionplus.Options{"servers": []string{"127.0.0.1:1"}, "timeout": "-1s"}
+			},
+			wantErr:    `key "timeout": expected a positive duration`,
 			wantConfig: true,
 		},
 		{
@@ -398,6 +419,156 @@ func TestServerDown(t *testing.T) {
 	if err := st.Delete(ctx, tok); err == nil || errors.Is(err, sessionplus.ErrNotFound) {
 		t.Errorf("Delete on a server that is down = %v; want an error that does not wrap ErrNotFound", err)
 	}
+}
+
+// hungServer returns the address of a server that accepts connections and
+// never answers (it reads nothing and writes nothing), stopped when the
+// test ends.
+func hungServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	return ln.Addr().String()
+}
+
+// slowClient returns a client of addr whose own network timeout (10s) is
+// longer than any store timeout of the tests, closed when the test ends.
+func slowClient(t *testing.T, addr string) *gomemcache.Client {
+	c := newClient(t, addr)
+	c.Timeout = 10 * time.Second
+	return c
+}
+
+// timeoutSlack is how much later than its bound an operation against a
+// server that never answers may return, on a loaded machine.
+const timeoutSlack = time.Second
+
+// checkTimedOut checks that err, of op after d, is the end of the
+// operation's context (within bound): context.DeadlineExceeded, the store's
+// timeout where storeTimeout, and not ErrNotFound.
+func checkTimedOut(t *testing.T, op string, err error, d, bound time.Duration, storeTimeout bool) {
+	t.Helper()
+	t.Logf("%s from a server that never answers: %v after %v", op, err, d.Round(time.Millisecond))
+	switch {
+	case err == nil:
+		t.Errorf("%s from a server that never answers succeeded", op)
+	case errors.Is(err, sessionplus.ErrNotFound):
+		t.Errorf("%s: the error %q wraps ErrNotFound", op, err)
+	case !errors.Is(err, context.DeadlineExceeded):
+		t.Errorf("%s: the error %q is not context.DeadlineExceeded", op, err)
+	case storeTimeout && !strings.Contains(err.Error(), "(the store's timeout)"):
+		t.Errorf("%s: the error %q does not say the store's timeout ended it", op, err)
+	}
+	if d > bound+timeoutSlack {
+		t.Errorf("%s returned after %v, want at most %v + %v", op, d, bound, timeoutSlack)
+	}
+}
+
+// TestTimeout shows that each operation of a store ends at the earlier of
+// its context's deadline and the store's timeout, also with a client
+// passed in whose own network timeout is longer, on a server that never
+// answers: gomemcache takes no context, and the store stops waiting for it.
+func TestTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	st := memcache.New(slowClient(t, hungServer(t)), &memcache.Options{Timeout: timeout})
+	tok := "session:" + strings.Repeat("H", 43)
+	ops := []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, err := st.Load(ctx, tok); return err }},
+		{"Save (create)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, create(one("a", "1"), in(time.Hour)))
+			return err
+		}},
+		{"Save (write)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, write(one("a", "1"), []string{"b"}, in(time.Hour)))
+			return err
+		}},
+		{"Save (touch)", func(ctx context.Context) error { _, err := st.Save(ctx, tok, touch(in(time.Hour))); return err }},
+		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, tok) }},
+	}
+	for _, op := range ops {
+		start := time.Now()
+		err := op.do(context.Background())
+		checkTimedOut(t, op.name+", no deadline", err, time.Since(start), timeout, true)
+	}
+	// A shorter deadline of the caller wins.
+	for _, op := range ops {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		start := time.Now()
+		err := op.do(ctx)
+		cancel()
+		checkTimedOut(t, op.name+", deadline 50ms", err, time.Since(start), 50*time.Millisecond, false)
+	}
+}
+
+// TestTimeoutDefault shows that a store of New bounds an operation by
+// DefaultTimeout when neither the caller nor the options give a bound.
+func TestTimeoutDefault(t *testing.T) {
+	st := memcache.New(slowClient(t, hungServer(t)), nil)
+	start := time.Now()
+	_, err := st.Load(context.Background(), "session:"+strings.Repeat("H", 43))
+	d := time.Since(start)
+	checkTimedOut(t, "Load, no deadline, default timeout", err, d, memcache.DefaultTimeout, true)
+	if d < memcache.DefaultTimeout-100*time.Millisecond {
+		t.Errorf("Load returned after %v, before DefaultTimeout (%v)", d, memcache.DefaultTimeout)
+	}
+}
+
+// TestTimeoutOpen shows that the timeout option bounds Open's ping of a
+// server that never answers, for the client built from servers and for one
+// passed in, with a context without deadline.
+func TestTimeoutOpen(t *testing.T) {
+	addr := hungServer(t)
+	for _, tt := range []struct {
+		name string
+		opts sessionplus.Options
+	}{
+		{"servers", sessionplus.Options{"servers": []string{addr}, "timeout": "300ms"}},
+		{"client", sessionplus.Options{"client": slowClient(t, addr), "timeout": "300ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			st, err := memcache.Driver{}.Open(context.Background(), tt.opts)
+			if err == nil {
+				st.(*memcache.Store).Close()
+				t.Fatal("Open of a server that never answers succeeded")
+			}
+			checkTimedOut(t, "Open", err, time.Since(start), 300*time.Millisecond, true)
+		})
+	}
+}
+
+func TestNewNegativeTimeout(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "negative Options.Timeout") {
+			t.Errorf("New with a negative Timeout: recovered %v, want a panic about it", r)
+		}
+	}()
+	memcache.New(gomemcache.New("127.0.0.1:1"), &memcache.Options{Timeout: -time.Second})
 }
 
 // TestKeysSpreadOverServers shows that the sessions of a store over two

@@ -31,17 +31,39 @@
 //     with every option the official driver takes in it: a replica set
 //     ("mongodb://h1,h2,h3/?replicaSet=rs0"), credentials, TLS, timeouts.
 //     The driver connects with it and disconnects when the manager is
-//     closed. Give client or url, not both.
+//     closed; its connectTimeoutMS and serverSelectionTimeoutMS default to
+//     the store's timeout (the official driver's are 30s). Give client or
+//     url, not both.
 //   - db (string): the database of the sessions. Required.
 //   - collection (string): the collection of the sessions. Required; it is
 //     created by the first write if it does not exist.
 //   - create_indexes (bool): create the TTL index on expires_at when the
 //     store opens (see Expiry). Default true; set false when the index is
 //     managed elsewhere or the user may not create indexes.
+//   - timeout (duration: a time.Duration, a string such as "5s", or whole
+//     seconds; default 5s, [DefaultTimeout]): the longest any one
+//     operation of the store may take (Load, Save, Delete, and each step
+//     of Open: the ping and CreateIndexes). An operation ends at the
+//     earlier of the caller's deadline and this bound, for a client passed
+//     in as for one built from url: a request's context often has no
+//     deadline, and a server that never answers would otherwise hold every
+//     request (the official driver alone waits 30s to find a server, and
+//     longer for an answer on a connection that hangs). A save or
+//     delete waiting behind another of the same session (see Servers of
+//     the MongoDB protocol) waits within the same bound. It must be
+//     positive. [Store.Sweep] is bounded by its context only, since one
+//     sweep may delete many documents: give it a context with a deadline.
 //
 // Open pings the server once, through the primary, so a wrong url or a
 // server that is down fails at startup rather than at the first request.
 // Errors in the options wrap [sessionplus.ErrConfig] and name the key.
+//
+// An operation that ran out of time (the caller's deadline or the store's
+// timeout) fails with an error that is errors.Is context.DeadlineExceeded
+// (context.Canceled where the caller canceled) and never wraps
+// [sessionplus.ErrNotFound]; the store's timeout says so: "no answer from
+// MongoDB within 5s (the store's timeout)". A write that timed out may
+// still have been applied by the server.
 //
 // Sessions are read from the primary whatever the read preference of the
 // url or client: a read from a lagging secondary could miss the last write
@@ -126,7 +148,7 @@
 // I/O; [Store.CreateIndexes] makes the TTL index:
 //
 //	coll := client.Database("app").Collection("sessions")
-//	st, err := mongo.New(coll, &mongo.Options{Logger: logger})
+//	st, err := mongo.New(coll, &mongo.Options{Logger: logger, Timeout: 2 * time.Second})
 //	...
 //	err = st.CreateIndexes(ctx)
 //

@@ -53,6 +53,7 @@ func Example_mapConfig() {
 		"url":              "mongodb://db1:27017,db2:27017,db3:27017/?replicaSet=rs0",
 		"db":               "app",
 		"collection":       "sessions",
+		"timeout":          "2s", // each operation, even of a request with no deadline
 		"session_lifetime": "12h",
 	}}})
 	if err != nil {

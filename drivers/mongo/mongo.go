@@ -22,6 +22,10 @@ import (
 // Name is the session_type under which the driver registers.
 const Name = "mongodb"
 
+// DefaultTimeout bounds each operation of a [Store] by default (see
+// [Options.Timeout]).
+const DefaultTimeout = 5 * time.Second
+
 func init() { sessionplus.Register(Name, Driver{}) }
 
 // Driver opens MongoDB stores from a session's options. It is registered
@@ -30,11 +34,12 @@ type Driver struct{}
 
 // config holds the driver-specific keys of a mongodb session.
 type config struct {
-	Client        any    `mapstructure:"client"` // *gomongo.Client, checked by hand: see check
-	URL           string `mapstructure:"url"`
-	DB            string `mapstructure:"db"`
-	Collection    string `mapstructure:"collection"`
-	CreateIndexes *bool  `mapstructure:"create_indexes"`
+	Client        any            `mapstructure:"client"` // *gomongo.Client, checked by hand: see check
+	URL           string         `mapstructure:"url"`
+	DB            string         `mapstructure:"db"`
+	Collection    string         `mapstructure:"collection"`
+	CreateIndexes *bool          `mapstructure:"create_indexes"`
+	Timeout       *time.Duration `mapstructure:"timeout"`
 }
 
 // disconnectTimeout bounds the Disconnect of a client the driver built,
@@ -43,9 +48,11 @@ const disconnectTimeout = 10 * time.Second
 
 // Open validates opts, connects (for url) or takes the given client, pings
 // the server once, and creates the TTL index on expires_at unless
-// create_indexes is false. See the package documentation for the keys.
-// Configuration mistakes are errors wrapping [sessionplus.ErrConfig] that
-// name the key; a server that does not answer within ctx is an error too.
+// create_indexes is false; the ping and the index are each bounded by the
+// store's timeout, as every operation of the store is. See the package
+// documentation for the keys. Configuration mistakes are errors wrapping
+// [sessionplus.ErrConfig] that name the key; a server that does not answer
+// in time is an error too.
 func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
 	var c config
 	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
@@ -57,14 +64,32 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	if err := c.check(); err != nil {
 		return nil, err
 	}
+	timeout := DefaultTimeout
+	if c.Timeout != nil {
+		if *c.Timeout <= 0 {
+			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *c.Timeout)
+		}
+		timeout = *c.Timeout
+	}
 
 	client, _ := c.Client.(*gomongo.Client)
 	key := "client"
 	var owned *gomongo.Client
 	if c.URL != "" {
 		key = "url"
+		co := options.Client().ApplyURI(c.URL)
+		// The driver's own bounds are 30s, for connecting and for finding
+		// a server: where the URL sets neither (connectTimeoutMS,
+		// serverSelectionTimeoutMS), they are the store's timeout, so that
+		// nothing it starts for an operation outlasts it by much.
+		if co.ConnectTimeout == nil {
+			co.SetConnectTimeout(timeout)
+		}
+		if co.ServerSelectionTimeout == nil {
+			co.SetServerSelectionTimeout(timeout)
+		}
 		var err error
-		client, err = gomongo.Connect(options.Client().ApplyURI(c.URL))
+		client, err = gomongo.Connect(co)
 		if err != nil {
 			return nil, sessionplus.ConfigErrorf("key \"url\": %s", redactURL(err.Error(), c.URL))
 		}
@@ -78,22 +103,24 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 		}
 		return nil, err
 	}
-	if err := client.Ping(ctx, readpref.Primary()); err != nil {
-		msg := err.Error()
-		if owned != nil {
-			msg = redactURL(msg, c.URL)
-		}
-		return fail(&wrapped{msg: fmt.Sprintf("mongo: no answer from the server of key %q: %s", key, msg), err: err})
-	}
-
 	// Sessions are read from the primary whatever the client's read
 	// preference: a read from a lagging secondary could miss the session's
 	// last write.
 	coll := client.Database(c.DB).Collection(c.Collection,
 		options.Collection().SetReadPreference(readpref.Primary()))
-	st, err := New(coll, &Options{Logger: opts.Logger()})
+	st, err := New(coll, &Options{Logger: opts.Logger(), Timeout: timeout})
 	if err != nil {
 		return fail(err)
+	}
+	pctx, cancel := st.withTimeout(ctx)
+	defer cancel()
+	if err := client.Ping(pctx, readpref.Primary()); err != nil {
+		err = ctxErr(pctx, err)
+		msg := err.Error()
+		if owned != nil {
+			msg = redactURL(msg, c.URL)
+		}
+		return fail(&wrapped{msg: fmt.Sprintf("mongo: no answer from the server of key %q: %s", key, msg), err: err})
 	}
 	st.owned = owned
 	if c.CreateIndexes == nil || *c.CreateIndexes {
@@ -175,13 +202,22 @@ type Options struct {
 	// that cannot create the TTL index. It never receives tokens or
 	// values. Optional. Default slog.Default().
 	Logger *slog.Logger
+
+	// Timeout bounds each operation of the store (Load, Save, Delete,
+	// CreateIndexes), on top of the deadline of the context it is given: a
+	// request's context often has none, and a server that never answers
+	// would otherwise hold every request. Optional. Default
+	// [DefaultTimeout] (5s); it must not be negative.
+	Timeout time.Duration
 }
 
 // Store is a [sessionplus.Store] that keeps each session as one document of
 // a MongoDB collection. It is safe for concurrent use.
 type Store struct {
-	coll   *gomongo.Collection
-	logger *slog.Logger
+	coll     *gomongo.Collection
+	logger   *slog.Logger
+	timeout  time.Duration
+	timedOut error // the cause of a context ended by the timeout
 
 	locks keyLocks // serializes the saves and deletes of one token (see keyLocks)
 
@@ -221,11 +257,55 @@ func New(coll *gomongo.Collection, opts *Options) (*Store, error) {
 	if coll == nil {
 		return nil, errors.New("mongo: New: the collection is nil")
 	}
-	s := &Store{coll: coll, logger: slog.Default()}
-	if opts != nil && opts.Logger != nil {
-		s.logger = opts.Logger
+	o := Options{}
+	if opts != nil {
+		o = *opts
 	}
-	return s, nil
+	switch {
+	case o.Timeout < 0:
+		return nil, sessionplus.ConfigErrorf("mongo: New: Options.Timeout: expected a positive duration, got %v", o.Timeout)
+	case o.Timeout == 0:
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Store{
+		coll:     coll,
+		logger:   o.Logger,
+		timeout:  o.Timeout,
+		timedOut: fmt.Errorf("no answer from MongoDB within %v (the store's timeout)", o.Timeout),
+	}, nil
+}
+
+// withTimeout returns ctx bounded by the store's timeout.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
+}
+
+// ctxErr returns err, or where ctx has ended, ctx's error with its cause
+// (the store's timeout, when that ended it) and then err, if err says more
+// than ctx's error: a timeout of the store is then errors.Is
+// context.DeadlineExceeded, whatever the MongoDB driver made of it.
+//
+// A network call fails at ctx's deadline by a timer of its own, which can
+// fire an instant before ctx's: a context whose deadline has passed is
+// waited for, as it is about to end.
+func ctxErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
+		cerr = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	if err == nil || err.Error() == ctx.Err().Error() {
+		return cerr
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // Close disconnects the client that [Driver.Open] built from the url
@@ -275,6 +355,8 @@ var (
 // Other errors (the server is down, the user may not create indexes) are
 // returned.
 func (s *Store) CreateIndexes(ctx context.Context) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	iv := s.coll.Indexes()
 	_, err := iv.CreateOne(ctx, gomongo.IndexModel{
 		Keys:    bson.D{{Key: fieldExpires, Value: 1}},
@@ -294,6 +376,7 @@ func (s *Store) CreateIndexes(ctx context.Context) error {
 	case hasCode(err, indexConflictCodes...):
 		reason = "an index on expires_at exists already with other options (drop it, or give it expireAfterSeconds: 0 with collMod)"
 	default:
+		err = ctxErr(ctx, err)
 		return &wrapped{msg: "mongo: creating the TTL index on expires_at (set create_indexes to false to skip it): " + err.Error(), err: err}
 	}
 	s.logger.LogAttrs(ctx, slog.LevelWarn,
@@ -323,7 +406,8 @@ func hasCode(err error, codes ...int) bool {
 // it deleted. A server with the TTL index does this by itself; call Sweep
 // periodically (say every few minutes, from one instance of the app) on a
 // server without TTL indexes, such as FerretDB. Sweep never deletes a live
-// session.
+// session. Unlike the other operations, it is bounded by ctx only, not by
+// the store's timeout: one sweep may delete many documents.
 func (s *Store) Sweep(ctx context.Context) (int64, error) {
 	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: fieldExpires, Value: bson.D{{Key: "$lte", Value: time.Now()}}}})
 	if err != nil {

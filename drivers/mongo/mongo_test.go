@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -152,6 +153,40 @@ func TestOpen(t *testing.T) {
 				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll,
 					"create_indexes": false, "logger": discard}
 			},
+		},
+		{
+			name: "ok, client and timeout", server: true,
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": connect(t), "db": testDB, "collection": coll, "timeout": "2s", "logger": discard}
+			},
+		},
+		{
+			name: "ok, url and timeout in seconds", server: true,
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll,
+					"timeout": 3.0, "logger": discard}
+			},
+		},
+		{
+			name: "nok, timeout not a duration",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "db": testDB, "collection": coll, "timeout": "soon"}
+			},
+			wantErr: `key "timeout"`, config: true,
+		},
+		{
+			name: "nok, timeout zero",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "db": testDB, "collection": coll, "timeout": "0s"}
+			},
+			wantErr: `key "timeout": expected a positive duration`, config: true,
+		},
+		{
+			name: "nok, timeout negative",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "db": testDB, "collection": coll, "timeout": "-1s"}
+			},
+			wantErr: `key "timeout": expected a positive duration`, config: true,
 		},
 		{
 			name: "nok, missing db",
@@ -890,7 +925,12 @@ func TestServerDown(t *testing.T) {
 // whatever the server would do, and leaves the stored one as it was.
 func TestRecordTooLarge(t *testing.T) {
 	c := connect(t)
-	st := newStore(t, newCollection(t, c))
+	// Writing 15 MiB takes FerretDB (SQLite) longer than the default
+	// timeout of 5s: give the store more.
+	st, err := mongo.New(newCollection(t, c), &mongo.Options{Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	tok := randomName("large:")
 	expiry := time.Now().Add(time.Hour)
@@ -913,9 +953,11 @@ func TestRecordTooLarge(t *testing.T) {
 		t.Errorf("Load after the refused saves = %q, %v; want the record as it was", rec.Values, err)
 	}
 	// Just under the limit is fine.
+	start := time.Now()
 	if _, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"big": big[:15<<20]}, Expiry: expiry}); err != nil {
 		t.Errorf("Save of 15 MiB: %v", err)
 	}
+	t.Logf("Save of 15 MiB took %v", time.Since(start).Round(time.Millisecond))
 }
 
 // TestKeyPrefix shows that a key_prefix too long for a document id fails
@@ -945,6 +987,168 @@ func TestKeyPrefix(t *testing.T) {
 		if !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), `key "key_prefix"`) {
 			t.Errorf("key_prefix of %d bytes: err = %v, want a configuration error naming key_prefix", len(tt.prefix), err)
 		}
+	}
+}
+
+// hungServer returns the address of a server that accepts connections and
+// never answers (it reads nothing and writes nothing), stopped when the
+// test ends.
+func hungServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	return ln.Addr().String()
+}
+
+// hungClient returns a client, with the driver's defaults, of a server
+// that never answers, disconnected when the test ends.
+func hungClient(t *testing.T) *gomongo.Client {
+	t.Helper()
+	c, err := gomongo.Connect(options.Client().ApplyURI("mongodb://" + hungServer(t) + "/?directConnection=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.Disconnect(ctx)
+	})
+	return c
+}
+
+// timeoutSlack is how much later than its bound an operation against a
+// server that never answers may return, on a loaded machine.
+const timeoutSlack = time.Second
+
+// checkTimedOut checks that err, of op after d, is the store's timeout
+// (within bound): context.DeadlineExceeded, saying so, and not ErrNotFound.
+func checkTimedOut(t *testing.T, op string, err error, d, bound time.Duration) {
+	t.Helper()
+	t.Logf("%s from a server that never answers, no deadline: %v after %v", op, err, d.Round(time.Millisecond))
+	switch {
+	case err == nil:
+		t.Errorf("%s from a server that never answers succeeded", op)
+	case errors.Is(err, sessionplus.ErrNotFound):
+		t.Errorf("%s: the error %q wraps ErrNotFound", op, err)
+	case !errors.Is(err, context.DeadlineExceeded):
+		t.Errorf("%s: the error %q is not context.DeadlineExceeded", op, err)
+	case !strings.Contains(err.Error(), "(the store's timeout)"):
+		t.Errorf("%s: the error %q does not say the store's timeout ended it", op, err)
+	}
+	if d > bound+timeoutSlack {
+		t.Errorf("%s returned after %v, want at most %v + %v", op, d, bound, timeoutSlack)
+	}
+}
+
+// TestTimeout shows that the store's timeout bounds every operation on a
+// server that never answers when the caller's context has no deadline, on
+// a client passed in with the driver's defaults (whose server selection
+// alone would wait 30s).
+func TestTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	st, err := mongo.New(hungClient(t).Database(testDB).Collection("sessions"), &mongo.Options{Timeout: timeout, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tok = "hang:token"
+	hour := time.Now().Add(time.Hour)
+	for _, op := range []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, err := st.Load(ctx, tok); return err }},
+		{"Save (create)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": nil}, Expiry: hour})
+			return err
+		}},
+		{"Save (write)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"a": nil}, Expiry: hour})
+			return err
+		}},
+		{"Save (touch)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: hour})
+			return err
+		}},
+		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, tok) }},
+		{"CreateIndexes", func(ctx context.Context) error { return st.CreateIndexes(ctx) }},
+	} {
+		start := time.Now()
+		err := op.do(context.Background())
+		checkTimedOut(t, op.name, err, time.Since(start), timeout)
+	}
+}
+
+// TestTimeoutDefault shows that a store of New bounds an operation by
+// DefaultTimeout when neither the caller nor the options give a bound.
+func TestTimeoutDefault(t *testing.T) {
+	st, err := mongo.New(hungClient(t).Database(testDB).Collection("sessions"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = st.Load(context.Background(), "hang:token")
+	d := time.Since(start)
+	checkTimedOut(t, "Load", err, d, mongo.DefaultTimeout)
+	if d < mongo.DefaultTimeout-100*time.Millisecond {
+		t.Errorf("Load returned after %v, before DefaultTimeout (%v)", d, mongo.DefaultTimeout)
+	}
+}
+
+// TestTimeoutOpen shows that the timeout option bounds Open's ping of a
+// server that never answers, for a client built from url and for one
+// passed in, with a context without deadline.
+func TestTimeoutOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts sessionplus.Options
+	}{
+		{"url", sessionplus.Options{"url": "mongodb://" + hungServer(t) + "/?directConnection=true"}},
+		{"client", sessionplus.Options{"client": hungClient(t)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts["db"], tt.opts["collection"], tt.opts["timeout"] = testDB, "sessions", "300ms"
+			start := time.Now()
+			st, err := mongo.Driver{}.Open(context.Background(), tt.opts)
+			if err == nil {
+				st.(*mongo.Store).Close()
+				t.Fatal("Open of a server that never answers succeeded")
+			}
+			checkTimedOut(t, "Open", err, time.Since(start), 300*time.Millisecond)
+		})
+	}
+}
+
+func TestNewNegativeTimeout(t *testing.T) {
+	c, err := gomongo.Connect(options.Client().ApplyURI(unreachable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Disconnect(context.Background()) })
+	_, err = mongo.New(c.Database(testDB).Collection("sessions"), &mongo.Options{Timeout: -time.Second})
+	if !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), "Options.Timeout") {
+		t.Errorf("New with a negative Timeout: %v, want a configuration error naming Options.Timeout", err)
 	}
 }
 

@@ -87,12 +87,14 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if !validToken(token) {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	raw, err := s.coll.FindOne(ctx, live(token, time.Now())).Raw()
 	if errors.Is(err, gomongo.ErrNoDocuments) {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
 	if err != nil {
-		return sessionplus.Record{}, fail("find", err)
+		return sessionplus.Record{}, fail(ctx, "find", err)
 	}
 	rec, err := decodeRecord(raw)
 	if err != nil {
@@ -178,9 +180,11 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	default:
 		return "", fmt.Errorf("mongo: unknown kind of save %v", u.Kind)
 	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	unlock, err := s.locks.lock(ctx, token)
 	if err != nil {
-		return "", err
+		return "", lockFailed(ctx, err)
 	}
 	defer unlock()
 	if u.Kind == sessionplus.Create {
@@ -243,7 +247,7 @@ func (s *Store) create(ctx context.Context, token string, u sessionplus.Update) 
 		}
 	}
 	if err != nil {
-		return fail("replace", err)
+		return fail(ctx, "replace", err)
 	}
 	return nil
 }
@@ -253,7 +257,7 @@ func (s *Store) create(ctx context.Context, token string, u sessionplus.Update) 
 func (s *Store) update(ctx context.Context, token string, update bson.D) error {
 	res, err := s.coll.UpdateOne(ctx, live(token, time.Now()), update)
 	if err != nil {
-		return fail("update", err)
+		return fail(ctx, "update", err)
 	}
 	if res.MatchedCount == 0 {
 		return sessionplus.ErrNotFound
@@ -268,14 +272,16 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 	if !validToken(token) {
 		return sessionplus.ErrNotFound
 	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	unlock, err := s.locks.lock(ctx, token)
 	if err != nil {
-		return err
+		return lockFailed(ctx, err)
 	}
 	defer unlock()
 	res, err := s.coll.DeleteOne(ctx, bson.D{{Key: fieldID, Value: token}})
 	if err != nil {
-		return fail("delete", err)
+		return fail(ctx, "delete", err)
 	}
 	if res.DeletedCount == 0 {
 		return sessionplus.ErrNotFound
@@ -283,11 +289,18 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 	return nil
 }
 
-// fail wraps err of operation op. A document over the server's limit is an
-// error wrapping [sessionplus.ErrRecordTooLarge] as well.
-func fail(op string, err error) error {
+// fail wraps err of operation op, whose context is ctx. A document over the
+// server's limit is an error wrapping [sessionplus.ErrRecordTooLarge] as
+// well; a failure once ctx has ended is ctx's error (see ctxErr).
+func fail(ctx context.Context, op string, err error) error {
 	if hasCode(err, tooLargeCodes...) || errors.Is(err, driver.ErrDocumentTooLarge) {
 		return fmt.Errorf("mongo: %s: %w: %w", op, sessionplus.ErrRecordTooLarge, err)
 	}
-	return fmt.Errorf("mongo: %s: %w", op, err)
+	return fmt.Errorf("mongo: %s: %w", op, ctxErr(ctx, err))
+}
+
+// lockFailed is the error of an operation whose context ended while it
+// waited for another save or delete of the same token (see keyLocks).
+func lockFailed(ctx context.Context, err error) error {
+	return fmt.Errorf("mongo: waiting for another save of the session: %w", ctxErr(ctx, err))
 }

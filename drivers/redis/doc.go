@@ -27,12 +27,15 @@
 //     *goredis.Client, a *goredis.ClusterClient, or a failover client from
 //     goredis.NewFailoverClient. The store never closes it. Build it with
 //     ContextTimeoutEnabled: without it go-redis ignores the request's
-//     deadline for its network calls. username, password, db and
-//     master_name do not apply: configure the client.
+//     deadline and the store's timeout for its network calls, which then
+//     wait up to the client's ReadTimeout and WriteTimeout (5s each by
+//     default) per attempt; Open logs a warning for such a client.
+//     username, password, db and master_name do not apply: configure the
+//     client.
 //   - url (string, no default): "redis://[user:password@]host:port[/db]",
 //     or "rediss://..." for TLS, parsed by goredis.ParseURL, which also
 //     takes client settings as query parameters (dial_timeout,
-//     read_timeout, pool_size, ...).
+//     read_timeout, write_timeout, max_retries, pool_size, ...).
 //   - addrs ([]string, no default): "host:port" addresses. One address is a
 //     single server; several are nodes of a Redis Cluster (the others are
 //     discovered); with master_name they are the Sentinels' addresses.
@@ -45,10 +48,22 @@
 //     of their own need a client passed in client.
 //   - db (int, default 0 or the URL's): the database number, with url or
 //     addrs. A Redis Cluster has only database 0.
+//   - timeout (duration: a time.Duration, a string such as "5s", or whole
+//     seconds; default 5s, [DefaultTimeout]): the longest any one
+//     operation of the store may take (Load, Save, Delete, and Open's ping
+//     and each of its script loads). An operation ends at the earlier of
+//     the caller's deadline and this bound, for a client passed in (built
+//     with ContextTimeoutEnabled) as for one built from url or addrs: a
+//     request's context often has no deadline, and a server that never
+//     answers would otherwise hold every request. It must be positive.
 //
-// Open pings the server once with its context, so that a wrong address or
-// password fails at startup. A client that the driver builds from url or
-// addrs has ContextTimeoutEnabled set, and is closed when the
+// Open pings the server once, so that a wrong address or password fails at
+// startup. A client that the driver builds from url or addrs has
+// ContextTimeoutEnabled set, so that the timeout bounds its network calls;
+// its dial, read and write timeouts are the store's timeout unless the URL
+// sets them. It keeps go-redis's retries (max_retries, 3 by default),
+// which cannot outlast the timeout: go-redis waits for a retry with the
+// operation's context and gives up when it ends. It is closed when the
 // [sessionplus.Manager] is closed.
 //
 // The common keys of a server-side session are read by the root package:
@@ -111,14 +126,19 @@
 // (goredis.Nil, the client's own not-found answer, also becomes
 // ErrNotFound). Every other failure (the server down or too slow, a key of
 // another type) is returned as "redis: <command>: <cause>" and never passes
-// for a missing session. Redis's and the client's errors never quote a key,
-// so errors do not contain the token.
+// for a missing session. An operation that ran out of time (the caller's
+// deadline, or the store's timeout) fails with an error that is errors.Is
+// context.DeadlineExceeded (context.Canceled where the caller canceled),
+// whatever go-redis made of it; the store's timeout says so: "no answer
+// from Redis within 5s (the store's timeout)". A command that timed out may
+// still have been applied by the server. Redis's and the client's errors
+// never quote a key, so errors do not contain the token.
 //
 // # Typed constructor
 //
 // [New] builds a store from a client without the registry; the session
 // then takes it under the common key store:
 //
-//	st := redis.New(rdb)
+//	st := redis.New(rdb, &redis.Options{Timeout: 2 * time.Second}) // nil: the defaults
 //	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "store": st}
 package redis

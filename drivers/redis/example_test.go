@@ -23,7 +23,7 @@ func ExampleNew() {
 
 	m, err := sessionplus.New(context.Background(), sessionplus.Config{
 		Sessions: []sessionplus.Options{
-			{"cookie_name": "session", "session_type": "redis", "store": redis.New(rdb), "key_prefix": "myapp"},
+			{"cookie_name": "session", "session_type": "redis", "store": redis.New(rdb, nil), "key_prefix": "myapp"},
 		},
 	})
 	if err != nil {
@@ -56,6 +56,7 @@ func Example_mapConfig() {
 				"session_type":   "redis",
 				"url":            "redis://localhost:6379/0",
 				"key_prefix":     "myapp",
+				"timeout":        "2s", // each Redis operation, even of a request with no deadline
 				"session_fields": []string{"user_id", "roles"},
 			},
 			{"cookie_name": "prefs", "session_type": "secure_cookie", "session_fields": "auto"},

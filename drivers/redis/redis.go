@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -17,6 +18,10 @@ import (
 
 // Name is the session_type under which the driver registers.
 const Name = "redis"
+
+// DefaultTimeout bounds each operation of a [Store] by default (see
+// [Options.Timeout]).
+const DefaultTimeout = 5 * time.Second
 
 func init() { sessionplus.Register(Name, Driver{}) }
 
@@ -33,40 +38,75 @@ type options struct {
 	Username   string                  `mapstructure:"username"`
 	Password   string                  `mapstructure:"password"`
 	DB         *int                    `mapstructure:"db"`
+	Timeout    *time.Duration          `mapstructure:"timeout"`
 }
 
 // Open returns a [Store] for one session. It builds a client from url or
-// addrs, or uses the one passed in client, and pings the server once with
-// ctx, so that a wrong address fails at startup. The store closes a client
-// it built when the session manager closes it; a client passed in is never
-// closed.
+// addrs, or uses the one passed in client, and pings the server once, so
+// that a wrong address fails at startup; the ping and the loading of the
+// scripts are each bounded by the store's timeout, as every operation of
+// the store is. The store closes a client it built when the session manager
+// closes it; a client passed in is never closed.
 func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
 	var o options
 	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
 		return nil, err
 	}
-	client, where, err := o.client(opts)
+	timeout := DefaultTimeout
+	if o.Timeout != nil {
+		if *o.Timeout <= 0 {
+			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
+		}
+		timeout = *o.Timeout
+	}
+	client, where, err := o.client(opts, timeout)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{client: client, owned: o.Client == nil}
-	if err := s.client.Ping(ctx).Err(); err != nil {
+	if enabled, known := contextTimeoutEnabled(client); o.Client != nil && known && !enabled {
+		opts.Logger().LogAttrs(ctx, slog.LevelWarn,
+			"redis: the client passed in has ContextTimeoutEnabled false: go-redis then ignores the store's timeout "+
+				"and the request's deadline while it waits for the network (up to its ReadTimeout and WriteTimeout per attempt); "+
+				"build the client with ContextTimeoutEnabled: true",
+			slog.String("session", opts.CookieName()))
+	}
+	s := New(client, &Options{Timeout: timeout})
+	s.owned = o.Client == nil
+	pctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if err := s.client.Ping(pctx).Err(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, err)
+		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, ctxErr(pctx, err))
 	}
 	// Load the scripts now, so that the first Write or Touch is one round
 	// trip too. Best effort: a server that refuses SCRIPT LOAD still runs
 	// them, with EVAL the first time.
 	for _, sc := range []*goredis.Script{writeScript, touchScript} {
-		sc.Load(ctx, s.client)
+		sctx, cancel := s.withTimeout(ctx)
+		sc.Load(sctx, s.client)
+		cancel()
 	}
 	return s, nil
 }
 
+// contextTimeoutEnabled reports whether client has ContextTimeoutEnabled
+// set, where its type tells (known).
+func contextTimeoutEnabled(client goredis.UniversalClient) (enabled, known bool) {
+	switch c := client.(type) {
+	case *goredis.Client: // a failover client too
+		return c.Options().ContextTimeoutEnabled, true
+	case *goredis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled, true
+	}
+	return false, false
+}
+
 // client returns the client the options describe and, for a client built
 // here, " at <addresses>" for errors. opts is the undecoded map, to tell a
-// key that is set from one that is absent.
-func (o *options) client(opts sessionplus.Options) (goredis.UniversalClient, string, error) {
+// key that is set from one that is absent. A client built here has
+// ContextTimeoutEnabled, so that the store's timeout bounds its network
+// calls, and its dial, read and write timeouts default to timeout.
+func (o *options) client(opts sessionplus.Options, timeout time.Duration) (goredis.UniversalClient, string, error) {
 	has := func(key string) bool { return opts[key] != nil }
 	var given []string
 	for _, k := range []string{"client", "url", "addrs"} {
@@ -123,6 +163,13 @@ func (o *options) client(opts sessionplus.Options) (goredis.UniversalClient, str
 			ro.DB = *o.DB
 		}
 		ro.ContextTimeoutEnabled = true
+		// Timeouts the URL leaves out (dial_timeout, read_timeout,
+		// write_timeout) are the store's: go-redis's own are 5s each.
+		for _, d := range []*time.Duration{&ro.DialTimeout, &ro.ReadTimeout, &ro.WriteTimeout} {
+			if *d == 0 {
+				*d = timeout
+			}
+		}
 		return goredis.NewClient(ro), " at " + ro.Addr, nil
 	}
 
@@ -143,6 +190,9 @@ func (o *options) client(opts sessionplus.Options) (goredis.UniversalClient, str
 		Username:              o.Username,
 		Password:              o.Password,
 		ContextTimeoutEnabled: true,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
 	}
 	if o.DB != nil {
 		uo.DB = *o.DB
@@ -161,25 +211,60 @@ const expiryField = "\x00expiry"
 // did not write it, so it is no session.
 var errMalformed = fmt.Errorf("%w (the record has no valid expiry)", sessionplus.ErrNotFound)
 
+// Options configures a [Store] made with [New]. A nil *Options means the
+// defaults.
+type Options struct {
+	// Timeout bounds each operation of the store (Load, Save, Delete), on
+	// top of the deadline of the context it is given: a request's context
+	// often has none, and a server that never answers would otherwise hold
+	// every request. It bounds the network calls only of a client built
+	// with ContextTimeoutEnabled. Default [DefaultTimeout] (5s); it must not
+	// be negative.
+	Timeout time.Duration
+}
+
 // Store is a [sessionplus.Store] that keeps each session in one Redis hash.
 // It is safe for concurrent use.
 type Store struct {
-	client goredis.UniversalClient
-	owned  bool // the driver built the client, so Close closes it
+	client   goredis.UniversalClient
+	owned    bool // the driver built the client, so Close closes it
+	timeout  time.Duration
+	timedOut error // the cause of a context ended by the timeout
 }
 
 // New returns a store that uses client, which may be a *goredis.Client, a
-// *goredis.ClusterClient or a failover (sentinel) client. The store never
-// closes client. For request deadlines and cancellation to bound Redis
-// calls, build client with ContextTimeoutEnabled set. New does not talk to
+// *goredis.ClusterClient or a failover (sentinel) client; opts may be nil
+// for the defaults. The store never closes client. Each operation is bounded
+// by the shorter of its context's deadline and opts.Timeout, but go-redis
+// honours a context's deadline in its network calls only when client is
+// built with ContextTimeoutEnabled set: build it so. New does not talk to
 // the server, so it does not load the scripts as [Driver.Open] does: the
 // first write and the first keep-alive of a store from New take one more
-// round trip each, to send the script.
-func New(client goredis.UniversalClient) *Store {
+// round trip each, to send the script. New panics if client is nil or
+// opts.Timeout is negative.
+func New(client goredis.UniversalClient, opts *Options) *Store {
 	if client == nil {
 		panic("redis: New called with a nil client")
 	}
-	return &Store{client: client}
+	timeout := DefaultTimeout
+	if opts != nil {
+		switch {
+		case opts.Timeout < 0:
+			panic(fmt.Sprintf("redis: New called with a negative Options.Timeout (%v)", opts.Timeout))
+		case opts.Timeout > 0:
+			timeout = opts.Timeout
+		}
+	}
+	return &Store{
+		client:   client,
+		timeout:  timeout,
+		timedOut: fmt.Errorf("no answer from Redis within %v (the store's timeout)", timeout),
+	}
+}
+
+// withTimeout returns ctx bounded by the store's timeout.
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
 }
 
 // Close closes the client if the driver built it from url or addrs; a
@@ -199,9 +284,11 @@ func (s *Store) Close() error {
 // error wrapping [sessionplus.ErrNotFound]. The record is returned with its
 // stored expiry, which the root package checks.
 func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	m, err := s.client.HGetAll(ctx, token).Result()
 	if err != nil {
-		return sessionplus.Record{}, wrap("HGETALL", err)
+		return sessionplus.Record{}, wrap(ctx, "HGETALL", err)
 	}
 	if len(m) == 0 {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
@@ -235,6 +322,8 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 // undone by a request still in flight.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
 	expArg := strconv.FormatInt(u.Expiry.UnixMilli(), 10)
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 
 	switch u.Kind {
 	case sessionplus.Create:
@@ -252,7 +341,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 			return nil
 		})
 		if err != nil {
-			return "", wrap("MULTI DEL HSET PEXPIREAT", err)
+			return "", wrap(ctx, "MULTI DEL HSET PEXPIREAT", err)
 		}
 
 	case sessionplus.Write:
@@ -266,7 +355,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		}
 		live, err := writeScript.Run(ctx, s.client, []string{token}, args...).Bool()
 		if err != nil {
-			return "", wrap("write script", err)
+			return "", wrap(ctx, "write script", err)
 		}
 		if !live {
 			return "", sessionplus.ErrNotFound
@@ -275,7 +364,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	case sessionplus.Touch:
 		live, err := touchScript.Run(ctx, s.client, []string{token}, expiryField, expArg, time.Now().UnixMilli()).Bool()
 		if err != nil {
-			return "", wrap("touch script", err)
+			return "", wrap(ctx, "touch script", err)
 		}
 		if !live {
 			return "", sessionplus.ErrNotFound
@@ -290,9 +379,11 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 // Delete removes the record under token with DEL. It returns
 // [sessionplus.ErrNotFound] if DEL removed nothing.
 func (s *Store) Delete(ctx context.Context, token string) error {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
 	n, err := s.client.Del(ctx, token).Result()
 	if err != nil {
-		return wrap("DEL", err)
+		return wrap(ctx, "DEL", err)
 	}
 	if n == 0 {
 		return sessionplus.ErrNotFound
@@ -303,12 +394,39 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 // wrap adds the command that failed to a client error. Redis's errors and
 // the client's never quote a key, so the token stays out of the message.
 // goredis.Nil, the client's "no such key", becomes ErrNotFound; none of the
-// commands used here returns it today.
-func wrap(cmd string, err error) error {
+// commands used here returns it today. A failure once ctx, the operation's
+// context, has ended is reported as ctx's error (see ctxErr), whatever
+// go-redis made of it (an i/o timeout, for one).
+func wrap(ctx context.Context, cmd string, err error) error {
 	if errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("redis: %s: %w", cmd, sessionplus.ErrNotFound)
 	}
-	return fmt.Errorf("redis: %s: %w", cmd, err)
+	return fmt.Errorf("redis: %s: %w", cmd, ctxErr(ctx, err))
+}
+
+// ctxErr returns err, or where ctx has ended, ctx's error with its cause
+// (the store's timeout, when that ended it) and then err, if err says more
+// than ctx's error: a timeout of the store is then errors.Is
+// context.DeadlineExceeded.
+//
+// A network call fails at ctx's deadline by a timer of its own, which can
+// fire an instant before ctx's: a context whose deadline has passed is
+// waited for, as it is about to end.
+func ctxErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
+		cerr = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	if err == nil || err.Error() == ctx.Err().Error() {
+		return cerr
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // The scripts get the key in KEYS[1] and, from ARGV, the expiry field's

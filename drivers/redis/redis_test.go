@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -142,7 +144,7 @@ func (harness) Close()                                                 {}
 func TestConformance(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
-			st := redis.New(srv.client(t))
+			st := redis.New(srv.client(t), nil)
 			drivertest.RunConformanceTests(t, func(context.Context, *testing.T) (drivertest.Harness, error) {
 				return harness{st}, nil
 			})
@@ -332,7 +334,7 @@ func TestRoundTrips(t *testing.T) {
 func TestLayout(t *testing.T) {
 	rdb := standaloneClient(t)
 	ctx := t.Context()
-	st := redis.New(rdb)
+	st := redis.New(rdb, nil)
 	tok := prefix(t, rdb) + ":" + randomHex(16)
 	expiry := time.Now().Add(time.Hour)
 	if _, err := st.Save(ctx, tok, create(vals("user", "alice", "theme", "dark"), expiry)); err != nil {
@@ -385,7 +387,7 @@ func TestNotLive(t *testing.T) {
 		t.Run(srv.name, func(t *testing.T) {
 			rdb := srv.client(t)
 			ctx := t.Context()
-			st := redis.New(rdb)
+			st := redis.New(rdb, nil)
 			p := prefix(t, rdb)
 			hour := time.Now().Add(time.Hour)
 			past := fmt.Sprint(time.Now().Add(-time.Second).UnixMilli())
@@ -472,7 +474,7 @@ func TestUnknownKind(t *testing.T) {
 	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	rdb.AddHook(cnt)
 	defer rdb.Close()
-	st := redis.New(rdb)
+	st := redis.New(rdb, nil)
 	for _, k := range []sessionplus.Kind{0, sessionplus.Touch + 1} {
 		_, err := st.Save(t.Context(), "session:x", sessionplus.Update{Kind: k, Set: vals("a", "1"), Expiry: time.Now().Add(time.Hour)})
 		if err == nil || errors.Is(err, sessionplus.ErrNotFound) || !strings.Contains(err.Error(), k.String()) {
@@ -487,7 +489,7 @@ func TestUnknownKind(t *testing.T) {
 func TestWrongType(t *testing.T) {
 	rdb := standaloneClient(t)
 	ctx := t.Context()
-	st := redis.New(rdb)
+	st := redis.New(rdb, nil)
 	tok := prefix(t, rdb) + ":" + randomHex(16)
 	if err := rdb.Set(ctx, tok, "a string", time.Hour).Err(); err != nil {
 		t.Fatal(err)
@@ -515,19 +517,23 @@ func TestServerDown(t *testing.T) {
 	ln.Close() // nothing listens there now
 	rdb := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	checkFailures(t, redis.New(rdb), t.Context())
+	checkFailures(t, redis.New(rdb, nil), t.Context())
 }
 
-// TestServerHangs shows that the context's deadline bounds a call to a
-// server that accepts connections but never answers.
-func TestServerHangs(t *testing.T) {
+// hungServer returns the address of a server that accepts connections and
+// never answers (it reads nothing and writes nothing), stopped when the
+// test ends.
+func hungServer(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer ln.Close()
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
 	wg.Go(func() {
 		var conns []net.Conn
 		defer func() {
@@ -543,19 +549,189 @@ func TestServerHangs(t *testing.T) {
 			conns = append(conns, c) // read nothing, answer nothing
 		}
 	})
-	rdb := goredis.NewClient(&goredis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ContextTimeoutEnabled: true})
+	return ln.Addr().String()
+}
+
+// TestServerHangs shows that the context's deadline bounds a call to a
+// server that accepts connections but never answers, when it is shorter
+// than the store's timeout.
+func TestServerHangs(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = redis.New(rdb).Load(ctx, "hang:token")
-	if err == nil || errors.Is(err, sessionplus.ErrNotFound) {
-		t.Fatalf("Load from a server that never answers: %v, want an error that is not ErrNotFound", err)
+	_, err := redis.New(rdb, nil).Load(ctx, "hang:token")
+	if err == nil || errors.Is(err, sessionplus.ErrNotFound) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Load from a server that never answers: %v, want context.DeadlineExceeded and not ErrNotFound", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 300*time.Millisecond+timeoutSlack {
 		t.Errorf("Load took %v with a 300ms deadline", d)
 	}
 	t.Logf("Load from a server that never answers: %v", err)
+}
+
+// timeoutSlack is how much later than its bound an operation against a
+// server that never answers may return, on a loaded machine.
+const timeoutSlack = time.Second
+
+// checkBounded calls every operation of st with context.Background() and
+// checks that each returns within bound (+ timeoutSlack) with an error that
+// is context.DeadlineExceeded, says it is the store's timeout, and is not
+// ErrNotFound.
+func checkBounded(t *testing.T, st *redis.Store, bound time.Duration) {
+	t.Helper()
+	const tok = "hang:token"
+	hour := time.Now().Add(time.Hour)
+	ops := []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"Load", func(ctx context.Context) error { _, err := st.Load(ctx, tok); return err }},
+		{"Save (create)", func(ctx context.Context) error { _, err := st.Save(ctx, tok, create(vals("a", "1"), hour)); return err }},
+		{"Save (write)", func(ctx context.Context) error {
+			_, err := st.Save(ctx, tok, write(vals("a", "1"), []string{"b"}, hour))
+			return err
+		}},
+		{"Save (touch)", func(ctx context.Context) error { _, err := st.Save(ctx, tok, touch(hour)); return err }},
+		{"Delete", func(ctx context.Context) error { return st.Delete(ctx, tok) }},
+	}
+	for _, op := range ops {
+		start := time.Now()
+		err := op.do(context.Background())
+		d := time.Since(start)
+		t.Logf("%s from a server that never answers, no deadline: %v after %v", op.name, err, d.Round(time.Millisecond))
+		switch {
+		case err == nil:
+			t.Errorf("%s from a server that never answers succeeded", op.name)
+		case errors.Is(err, sessionplus.ErrNotFound):
+			t.Errorf("%s: the error %q wraps ErrNotFound", op.name, err)
+		case !errors.Is(err, context.DeadlineExceeded):
+			t.Errorf("%s: the error %q is not context.DeadlineExceeded", op.name, err)
+		case !strings.Contains(err.Error(), "the store's timeout"):
+			t.Errorf("%s: the error %q does not say the store's timeout ended it", op.name, err)
+		}
+		if d > bound+timeoutSlack {
+			t.Errorf("%s returned after %v, want at most %v + %v", op.name, d, bound, timeoutSlack)
+		}
+	}
+}
+
+// TestTimeout shows that the store's timeout bounds every operation on a
+// server that never answers when the caller's context has no deadline, with
+// go-redis's default retries (which cannot outlive it).
+func TestTimeout(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	checkBounded(t, redis.New(rdb, &redis.Options{Timeout: 300 * time.Millisecond}), 300*time.Millisecond)
+}
+
+// TestTimeoutDefault shows that a store of New bounds an operation by
+// DefaultTimeout when neither the caller nor the options give a bound.
+func TestTimeoutDefault(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	st := redis.New(rdb, nil)
+	start := time.Now()
+	_, err := st.Load(context.Background(), "hang:token")
+	d := time.Since(start)
+	t.Logf("Load from a server that never answers, no deadline, default timeout: %v after %v", err, d.Round(time.Millisecond))
+	if err == nil || errors.Is(err, sessionplus.ErrNotFound) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Load: %v, want context.DeadlineExceeded and not ErrNotFound", err)
+	}
+	if d < redis.DefaultTimeout-100*time.Millisecond || d > redis.DefaultTimeout+timeoutSlack {
+		t.Errorf("Load returned after %v, want about DefaultTimeout (%v)", d, redis.DefaultTimeout)
+	}
+}
+
+// TestTimeoutOpen shows that the timeout option bounds Open's ping of a
+// server that never answers, for a client built from url or addrs and for
+// one passed in.
+func TestTimeoutOpen(t *testing.T) {
+	addr := hungServer(t)
+	given := goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true})
+	defer given.Close()
+	for _, tt := range []struct {
+		name string
+		opts sessionplus.Options
+	}{
+		{"url", sessionplus.Options{"url": "redis://" + addr + "/0", "timeout": "300ms"}},
+		{"addrs", sessionplus.Options{"addrs": []string{addr}, "timeout": "300ms"}},
+		{"client", sessionplus.Options{"client": given, "timeout": "300ms"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			st, err := redis.Driver{}.Open(context.Background(), tt.opts)
+			d := time.Since(start)
+			t.Logf("Open: %v after %v", err, d.Round(time.Millisecond))
+			if err == nil {
+				st.(*redis.Store).Close()
+				t.Fatal("Open of a server that never answers succeeded")
+			}
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "within 300ms (the store's timeout)") {
+				t.Errorf("Open: %q, want context.DeadlineExceeded saying the store's timeout ended it", err)
+			}
+			if d > 300*time.Millisecond+timeoutSlack {
+				t.Errorf("Open returned after %v, want at most 300ms + %v", d, timeoutSlack)
+			}
+		})
+	}
+}
+
+// TestContextTimeoutWarning shows that Open warns about a client passed in
+// without ContextTimeoutEnabled, whose network calls the store's timeout
+// cannot bound, and not about one with it.
+func TestContextTimeoutWarning(t *testing.T) {
+	url := drivertest.ServerFromEnv(t, envURL)
+	for _, enabled := range []bool{false, true} {
+		t.Run(fmt.Sprint("ContextTimeoutEnabled=", enabled), func(t *testing.T) {
+			o, err := goredis.ParseURL(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.ContextTimeoutEnabled = enabled
+			rdb := goredis.NewClient(o)
+			defer rdb.Close()
+			var buf strings.Builder
+			logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, nil))
+			st, err := redis.Driver{}.Open(t.Context(), sessionplus.Options{"client": rdb, "cookie_name": "session", "logger": logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.(*redis.Store).Close()
+			warned := strings.Contains(buf.String(), "ContextTimeoutEnabled false")
+			if warned == enabled {
+				t.Errorf("ContextTimeoutEnabled %v: logged %q", enabled, buf.String())
+			}
+			if warned && !strings.Contains(buf.String(), "session=session") {
+				t.Errorf("the warning does not name the session: %q", buf.String())
+			}
+		})
+	}
+}
+
+// lockedWriter serializes the writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestNewNegativeTimeout: a negative Options.Timeout is a programmer error.
+func TestNewNegativeTimeout(t *testing.T) {
+	rdb := goredis.NewClient(&goredis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "negative Options.Timeout") {
+			t.Errorf("New with a negative Timeout: recovered %v, want a panic about it", r)
+		}
+	}()
+	redis.New(rdb, &redis.Options{Timeout: -time.Second})
 }
 
 func checkFailures(t *testing.T, st *redis.Store, ctx context.Context) {
@@ -646,6 +822,40 @@ func TestOpen(t *testing.T) {
 				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "cookie_name": "session",
 					"secret_keys": [][]byte{[]byte(strings.Repeat("k", 32))}}
 			},
+		},
+		{
+			name: "ok, client and timeout",
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": standaloneClient(t), "timeout": "2s"}
+			},
+		},
+		{
+			name: "ok, url and timeout in seconds",
+			opts: func(t *testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "timeout": 3.0}
+			},
+		},
+		{
+			name: "nok, timeout not a duration",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "timeout": "soon"}
+			},
+			wantErr:    `key "timeout"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, timeout zero",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "timeout": "0s"}
+			},
+			wantErr:    `key "timeout": expected a positive duration`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, timeout negative",
+			opts:       func(*testing.T) sessionplus.Options { return sessionplus.Options{"url": "redis://x:1", "timeout": -1} },
+			wantErr:    `key "timeout": expected a positive duration`,
+			wantConfig: true,
 		},
 		{
 			name:       "nok, neither client nor url",
@@ -831,7 +1041,7 @@ func TestCloseOwnership(t *testing.T) {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		t.Errorf("the client passed in was closed with the store: %v", err)
 	}
-	redis.New(rdb).Close()
+	redis.New(rdb, nil).Close()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		t.Errorf("the client given to New was closed with the store: %v", err)
 	}
