@@ -1,12 +1,11 @@
 package sessionplus
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
+
+	"github.com/sessionplus/sessionplus/internal/guard"
 )
 
 // The net/http middleware: any router built on http.Handler (the standard
@@ -89,115 +88,37 @@ func (m *Manager) MiddlewareWithErrorHandler(errorHandler func(w http.ResponseWr
 			}
 			s := m.Begin(w, r)
 			r = r.WithContext(NewContext(r.Context(), s))
-			sw := &sessionWriter{ResponseWriter: w, m: m, s: s, r: r, onError: errorHandler}
+			sw := &sessionWriter{onError: errorHandler}
+			sw.Writer = guard.Writer{ResponseWriter: w, Hooks: sw, Commit: s.Commit, Logger: m.logger, Request: r}
 			next.ServeHTTP(sw, r)
-			sw.commit() // the handler wrote nothing: save now, the server sends the headers
+			sw.Finish() // the handler wrote nothing: save now, the server sends the headers
 		})
 	}
 }
 
-// logSaveError logs a failed save of the sessions of r.
-func (m *Manager) logSaveError(r *http.Request, err error) {
-	m.logger.ErrorContext(r.Context(), "sessionplus: saving the sessions failed",
-		"method", r.Method, "path", r.URL.Path, "error", err.Error())
-}
-
-// sessionWriter commits the session just before the response headers go
-// out. Like any ResponseWriter, it is used by one goroutine at a time.
+// sessionWriter is the ResponseWriter the handlers get: the guard, which
+// saves the session just before the response headers go out, with the
+// net/http answer to a failed save.
 type sessionWriter struct {
-	http.ResponseWriter
-	m       *Manager
-	s       *Session
-	r       *http.Request
+	guard.Writer
 	onError func(http.ResponseWriter, *http.Request, error)
-
-	done bool  // the session was committed
-	err  error // the commit failed: the error response is out, the handler's writes are dropped
 }
 
-// commit saves the session once; on failure it writes the error response.
-func (w *sessionWriter) commit() {
-	if w.done {
-		return
-	}
-	w.done = true
-	err := w.s.Commit()
-	if err == nil {
-		return
-	}
-	w.err = err
-	w.m.logSaveError(w.r, err)
-	prepareErrorHeader(w.Header())
-	tw := &trackingWriter{ResponseWriter: w.ResponseWriter}
-	w.onError(tw, w.r, err)
+func (w *sessionWriter) Fail(err error) error { return err }
+
+// SendHeaders saves the session before a flush: the flush sends the headers.
+func (w *sessionWriter) SendHeaders() { w.Save() }
+
+// Respond writes the error handler's response, or the default one if it
+// wrote nothing.
+func (w *sessionWriter) Respond(rw http.ResponseWriter, err error) {
+	prepareErrorHeader(rw.Header())
+	tw := &trackingWriter{ResponseWriter: rw}
+	w.onError(tw, w.Request, err)
 	if !tw.wrote {
-		DefaultHTTPErrorHandler(tw, w.r, err)
+		DefaultHTTPErrorHandler(tw, w.Request, err)
 	}
 }
-
-func (w *sessionWriter) WriteHeader(code int) {
-	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
-		// An informational response (103 Early Hints): the final headers
-		// are still to come.
-		if w.err == nil {
-			w.ResponseWriter.WriteHeader(code)
-		}
-		return
-	}
-	w.commit()
-	if w.err != nil {
-		return
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *sessionWriter) Write(p []byte) (int, error) {
-	w.commit()
-	if w.err != nil {
-		return len(p), nil
-	}
-	return w.ResponseWriter.Write(p)
-}
-
-// ReadFrom keeps the underlying writer's fast path (sendfile) for
-// http.ServeContent and io.Copy.
-func (w *sessionWriter) ReadFrom(src io.Reader) (int64, error) {
-	w.commit()
-	if w.err != nil {
-		return io.Copy(io.Discard, src)
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(src)
-	}
-	return io.Copy(writerOnly{w.ResponseWriter}, src)
-}
-
-// writerOnly hides every method of a writer but Write, so that io.Copy does
-// not call ReadFrom again.
-type writerOnly struct{ io.Writer }
-
-// Flush sends the headers (saving the session first) and what was written.
-func (w *sessionWriter) Flush() { _ = w.FlushError() }
-
-// FlushError is Flush with the error of the underlying writer, for
-// http.ResponseController.
-func (w *sessionWriter) FlushError() error {
-	w.commit()
-	return http.NewResponseController(w.ResponseWriter).Flush()
-}
-
-// Hijack saves the session and hands the connection over (WebSockets). If
-// the save failed, the error response is written and Hijack fails.
-func (w *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.commit()
-	if w.err != nil {
-		return nil, nil, fmt.Errorf("sessionplus: the connection is not handed over, the sessions could not be saved: %w", w.err)
-	}
-	return http.NewResponseController(w.ResponseWriter).Hijack()
-}
-
-// Unwrap returns the server's ResponseWriter, for http.ResponseController.
-func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // trackingWriter records whether the error handler wrote a response.
 type trackingWriter struct {

@@ -43,18 +43,17 @@
 package multisessionv5
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 
 	"github.com/labstack/echo/v5"
 	"github.com/labstack/echo/v5/middleware"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/echocore"
 )
 
 // Config configures the middleware.
@@ -114,9 +113,6 @@ var DefaultConfig = Config{
 	ErrorHandler: DefaultErrorHandler,
 }
 
-// contextKey is the key of the session in echo.Context.
-const contextKey = "sessionplus.session"
-
 // DefaultErrorHandler maps err to the status [sessionplus.ErrorStatus]
 // gives (503 Service Unavailable for a backend failure, else 500), as an
 // *echo.HTTPError that wraps err.
@@ -148,159 +144,45 @@ func MiddlewareWithConfig(config Config) echo.MiddlewareFunc {
 // ToMiddleware validates config, opens every session's store and returns
 // the middleware. Configuration errors name the session and the key.
 func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
-	if config.Skipper == nil {
-		config.Skipper = DefaultConfig.Skipper
-	}
 	if config.ErrorHandler == nil {
 		config.ErrorHandler = DefaultConfig.ErrorHandler
 	}
-	if config.Logger == nil {
-		config.Logger = slog.Default()
-	}
-	if config.Context == nil {
-		config.Context = context.Background()
-	}
-	m, err := sessionplus.NewOrUse(config.Context, config.Manager, sessionplus.Config{
-		Sessions:   config.Sessions,
-		SecretKeys: config.SecretKeys,
-		Logger:     config.Logger,
-		Registry:   config.Registry,
+	mw, err := echocore.New(echocore.Config[*echo.Context]{
+		Skipper: config.Skipper, ErrorHandler: config.ErrorHandler,
+		Logger: config.Logger, Context: config.Context, Manager: config.Manager,
+		Sessions: sessionplus.Config{Sessions: config.Sessions, SecretKeys: config.SecretKeys, Registry: config.Registry},
+		Response: response, HTTPError: httpError,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return config.middleware(m), nil
+	return func(next echo.HandlerFunc) echo.HandlerFunc { return mw.Handler(next) }, nil
 }
 
-func (config Config) middleware(m *sessionplus.Manager) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c *echo.Context) error {
-			if config.Skipper(c) {
-				return next(c)
-			}
-			res, err := echo.UnwrapResponse(c.Response())
-			if err != nil {
-				return fmt.Errorf("sessionplus: multisessionv5: the response cannot be reached to save the sessions before its headers: %w", err)
-			}
-			req := c.Request()
-			sess := m.Begin(res, req)
-			c.Set(contextKey, sess)
-			c.SetRequest(req.WithContext(sessionplus.NewContext(req.Context(), sess)))
-
-			committed := false
-			var beforeErr error
-			commit := func() {
-				if committed {
-					return
-				}
-				committed = true
-				if err := sess.Commit(); err != nil {
-					beforeErr = config.failBeforeHeaders(c, res, err)
-				}
-			}
-			res.Before(commit)
-			res.ResponseWriter = &flushGuard{ResponseWriter: res.ResponseWriter, res: res, commit: commit, failed: &beforeErr}
-
-			err = next(c)
-			if beforeErr != nil {
-				return beforeErr
-			}
-			if !committed && !res.Committed {
-				committed = true
-				if cerr := sess.Commit(); cerr != nil {
-					config.logSaveError(c, cerr)
-					if err != nil {
-						cerr = errors.Join(cerr, err)
-					}
-					return config.ErrorHandler(c, cerr)
-				}
-			}
-			if err != nil && isSessionError(err) && echo.StatusCode(err) == 0 {
-				return config.ErrorHandler(c, err)
-			}
-			return err
-		}
+// response is the echo.Response under the request's writer (which the
+// router may have wrapped, as for automatic HEAD routes).
+func response(c *echo.Context) (echocore.Response, error) {
+	res, err := echo.UnwrapResponse(c.Response())
+	if err != nil {
+		return echocore.Response{}, fmt.Errorf("sessionplus: multisessionv5: the response cannot be reached to save the sessions before its headers: %w", err)
 	}
+	return echocore.Response{Echo: res, Writer: &res.ResponseWriter, Status: &res.Status, Committed: &res.Committed}, nil
 }
 
-// isSessionError reports whether err comes from a session's backend.
-func isSessionError(err error) bool {
-	var se *sessionplus.StoreError
-	return errors.As(err, &se) || errors.Is(err, sessionplus.ErrLoadFailed)
-}
-
-func (config Config) logSaveError(c *echo.Context, err error) {
-	r := c.Request()
-	config.Logger.ErrorContext(r.Context(), "sessionplus: saving the sessions failed",
-		"method", r.Method, "path", r.URL.Path, "error", err.Error())
-}
-
-// failBeforeHeaders turns a response whose sessions could not be saved into
-// the error's response while its headers are still unwritten: the status
-// becomes the error's, the handler's body is replaced by the error's message,
-// and no cookie of a failed session is in the header. It returns the error.
-func (config Config) failBeforeHeaders(c *echo.Context, res *echo.Response, err error) error {
-	config.logSaveError(c, err)
-	herr := config.ErrorHandler(c, err)
-	code := echo.StatusCode(herr)
-	if code == 0 {
-		code = http.StatusInternalServerError
-	}
-	msg := http.StatusText(code)
+// httpError is the status of err (echo.StatusCode) and the message of an
+// *echo.HTTPError.
+func httpError(err error) (code int, msg string) {
 	var he *echo.HTTPError
-	if errors.As(herr, &he) && he.Message != "" {
+	if errors.As(err, &he) {
 		msg = he.Message
 	}
-	res.Status = code
-	res.ResponseWriter = sessionplus.ErrorResponseWriter(res.ResponseWriter, msg+"\n")
-	return herr
+	return echo.StatusCode(err), msg
 }
-
-// flushGuard sits under the echo.Response. echo.Response.Flush and Hijack
-// go straight to the writer underneath, so a handler that flushes (a stream
-// of server-sent events) or hijacks before writing would send the headers
-// without running the Before hooks, and without the sessions' cookies.
-// flushGuard writes the headers through the Response first (running the
-// hooks), and saves the sessions before a hijack.
-type flushGuard struct {
-	http.ResponseWriter
-	res    *echo.Response
-	commit func()
-	failed *error
-}
-
-func (g *flushGuard) FlushError() error {
-	if !g.res.Committed {
-		status := g.res.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		g.res.WriteHeader(status)
-	}
-	return http.NewResponseController(g.ResponseWriter).Flush()
-}
-
-func (g *flushGuard) Flush() { _ = g.FlushError() }
-
-func (g *flushGuard) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	g.commit()
-	if *g.failed != nil {
-		return nil, nil, fmt.Errorf("sessionplus: the connection is not handed over, the sessions could not be saved: %w", *g.failed)
-	}
-	return http.NewResponseController(g.ResponseWriter).Hijack()
-}
-
-func (g *flushGuard) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
 // Get returns the combined session of the request. Where the middleware did
 // not run (not installed for the route, or skipped), it returns a session
 // whose methods fail with an error wrapping [sessionplus.ErrNoSession].
-func Get(c *echo.Context) *sessionplus.Session {
-	if s, ok := c.Get(contextKey).(*sessionplus.Session); ok {
-		return s
-	}
-	return sessionplus.Unavailable(fmt.Errorf("%w: is multisessionv5.Middleware installed for this route, and did its Skipper skip the request?", sessionplus.ErrNoSession))
-}
+func Get(c *echo.Context) *sessionplus.Session { return echocore.Get(c, "multisessionv5") }
 
 // GetPart returns one configured session of the request by its cookie name.
 func GetPart(c *echo.Context, cookieName string) (*sessionplus.Part, error) {
