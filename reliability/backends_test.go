@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -19,6 +20,9 @@ import (
 
 	gfirestore "cloud.google.com/go/firestore"
 	gomemcache "github.com/bradfitz/gomemcache/memcache"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	gomongo "go.mongodb.org/mongo-driver/v2/mongo"
@@ -35,6 +39,7 @@ import (
 	_ "github.com/sessionplus/sessionplus/drivers/memcache"
 	"github.com/sessionplus/sessionplus/drivers/memory"
 	_ "github.com/sessionplus/sessionplus/drivers/mongo"
+	_ "github.com/sessionplus/sessionplus/drivers/postgres"
 	_ "github.com/sessionplus/sessionplus/drivers/redis"
 )
 
@@ -51,7 +56,7 @@ type backend struct {
 	in    *instance     // nil for "memory"
 	via   proxies       // nil: the app connects to the servers directly
 	mem   *memory.Store // the store of a "memory" backend
-	scope string        // key_prefix, and collection name where there is one
+	scope string        // key_prefix, and collection or table name where there is one
 }
 
 // newBackend returns a backend of kind with a fresh scope; withProxies puts
@@ -150,6 +155,8 @@ func (b *backend) storeOptions(t testing.TB, tu tuning) sessionplus.Options {
 			o["timeout"] = tu.firestoreTimeout
 		}
 		return o
+	case "postgres":
+		return sessionplus.Options{"session_type": "postgres", "url": postgresURL(addrs()[0]), "table": b.scope}
 	}
 	t.Fatalf("unknown backend kind %q", b.kind)
 	return nil
@@ -255,6 +262,7 @@ type inspector struct {
 	mc  []*gomemcache.Client
 	mgo *gomongo.Collection
 	fs  *gfirestore.Client
+	pg  *pgxpool.Pool
 }
 
 // inspect returns an inspector of b.
@@ -279,6 +287,13 @@ func (b *backend) inspect(t testing.TB) *inspector {
 		ins.mgo = c.Database(mongoDB).Collection(b.scope)
 	case "firestore":
 		ins.fs = firestoreClient(t, b.in.addrs()[0])
+	case "postgres":
+		p, err := pgxpool.New(context.Background(), postgresURL(b.in.addrs()[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		ins.pg = p
 	}
 	if ins.rdb != nil {
 		t.Cleanup(func() { ins.rdb.Close() })
@@ -361,6 +376,20 @@ func (ins *inspector) record(key string) (map[string][]byte, bool) {
 			out[k] = b
 		}
 		return out, true
+	case "postgres":
+		var data []byte
+		err := ins.pg.QueryRow(ctx, `SELECT data FROM `+pgx.Identifier{ins.b.scope}.Sanitize()+` WHERE token = $1`, key).Scan(&data)
+		if errors.Is(err, pgx.ErrNoRows) || undefinedTable(err) {
+			return nil, false
+		}
+		if err != nil {
+			ins.t.Fatalf("postgres: select: %v", err)
+		}
+		rec, err := postgresRecord(data)
+		if err != nil {
+			ins.t.Fatalf("postgres: the row of %s: %v", key, err)
+		}
+		return rec, true
 	}
 	ins.t.Fatalf("no inspector for %s", ins.b.kind)
 	return nil, false
@@ -380,6 +409,41 @@ func memcacheRecord(v []byte) (sessionplus.Record, bool) {
 	}
 	rec, err := sessionplus.UnmarshalRecord(v[1+k : 1+k+int(n)])
 	return rec, err == nil
+}
+
+// postgresRecord reads the data column of a row of drivers/postgres, laid
+// out as drivers/postgres/store.go says: a jsonb object with one member per
+// field, the field's name (or, for a name that is not valid UTF-8 or starts
+// with "\x01b64:", that prefix and the name in base64url without padding)
+// and its bytes in standard base64.
+func postgresRecord(data []byte) (map[string][]byte, error) {
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("data is not a JSON object of strings: %w", err)
+	}
+	out := make(map[string][]byte, len(m))
+	for name, enc := range m {
+		if rest, ok := strings.CutPrefix(name, "\x01b64:"); ok {
+			b, err := base64.RawURLEncoding.DecodeString(rest)
+			if err != nil {
+				return nil, fmt.Errorf("the escaped field name %q: %w", name, err)
+			}
+			name = string(b)
+		}
+		v, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return nil, fmt.Errorf("the value of field %q: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// undefinedTable reports whether err is PostgreSQL's "relation does not
+// exist": a scope whose table no store has created holds no record.
+func undefinedTable(err error) bool {
+	pe := (*pgconn.PgError)(nil)
+	return errors.As(err, &pe) && pe.Code == "42P01"
 }
 
 // keys returns every key (document id) stored in b's scope, and for each
@@ -460,6 +524,24 @@ func (ins *inspector) keys() map[string][]byte {
 				ins.t.Fatalf("firestore: list: %v", err)
 			}
 			out[snap.Ref.ID] = []byte(fmt.Sprint(snap.Data()))
+		}
+	case "postgres":
+		rows, err := ins.pg.Query(ctx, `SELECT token, data::text FROM `+pgx.Identifier{ins.b.scope}.Sanitize())
+		if err == nil {
+			for rows.Next() {
+				var token, data string
+				if err = rows.Scan(&token, &data); err != nil {
+					break
+				}
+				out[token] = []byte(data)
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		if err != nil && !undefinedTable(err) {
+			ins.t.Fatalf("postgres: select: %v", err)
 		}
 	default:
 		ins.t.Fatalf("cannot list the keys of %s", ins.b.kind)

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -33,17 +36,18 @@ const (
 	envMemcachedBin = "SESSIONPLUS_MEMCACHED_BIN"    // memcached
 	envFerretDBBin  = "SESSIONPLUS_FERRETDB_BIN"     // the launcher of tools/ferretdb, built by scripts/backends/mongodb.sh
 	envGcloudBin    = "SESSIONPLUS_GCLOUD_BIN"       // gcloud, with Google's Firestore emulator (scripts/backends/firestore.sh)
+	envPostgresDir  = "SESSIONPLUS_POSTGRES_BINDIR"  // the directory of PostgreSQL's initdb and postgres (scripts/backends/postgres.sh)
 )
 
 // serverKinds are the server-side backends the fault tests run against.
-var serverKinds = []string{"redis", "redis-cluster", "memcache", "mongodb", "firestore"}
+var serverKinds = []string{"redis", "redis-cluster", "memcache", "mongodb", "firestore", "postgres"}
 
 // persistent reports whether a kind's data survives a restart of its
 // server: Redis runs with an append-only file fsynced at every write,
-// FerretDB keeps SQLite files; memcached and the Firestore emulator keep
-// everything in memory.
+// FerretDB keeps SQLite files, PostgreSQL its write-ahead log (fsync on);
+// memcached and the Firestore emulator keep everything in memory.
 func persistent(kind string) bool {
-	return kind == "redis" || kind == "redis-cluster" || kind == "mongodb"
+	return kind == "redis" || kind == "redis-cluster" || kind == "mongodb" || kind == "postgres"
 }
 
 // moduleRoot is the module's root directory (the tests run in reliability/).
@@ -100,8 +104,14 @@ type proc struct {
 	// kills as a whole: gcloud starts the Firestore emulator as a child
 	// (a shell script, then java). If the test binary itself is killed,
 	// only the group's leader goes with it; stopServers kills the groups
-	// when the tests end.
+	// when the tests end. PostgreSQL's postmaster forks a process per
+	// connection and a few of its own: killing the group kills them all,
+	// as a crash of the machine's server would.
 	group bool
+	// dir is the working directory, if set; cred the user to run as, if
+	// set (PostgreSQL refuses to run as root).
+	dir  string
+	cred *syscall.Credential
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -118,8 +128,11 @@ func (p *proc) start() error {
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Dir = p.dir
 	// The server dies with the test binary, even if the binary is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: p.group}
+	// (Go sets the parent death signal after the credentials, which would
+	// clear it.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: p.group, Credential: p.cred}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("%s: %w", p.name, err)
@@ -155,7 +168,9 @@ func (p *proc) start() error {
 }
 
 // kill kills the process with SIGKILL, as a crash would, and waits until it
-// has exited.
+// has exited; a group, until every process of the group has (a PostgreSQL
+// started again while a backend of the old one still holds its shared
+// memory refuses to start).
 func (p *proc) kill() {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
@@ -169,6 +184,40 @@ func (p *proc) kill() {
 		cmd.Process.Signal(syscall.SIGKILL)
 	}
 	<-done
+	if p.group {
+		for end := time.Now().Add(10 * time.Second); groupAlive(cmd.Process.Pid) && time.Now().Before(end); {
+			time.Sleep(5 * time.Millisecond) // polling /proc, with a deadline
+		}
+	}
+}
+
+// groupAlive reports whether a process of the process group pgid is alive
+// (a zombie, which holds nothing, does not count: orphans are reaped by
+// whoever adopts them, if at all).
+func groupAlive(pgid int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // running reports whether the process is alive.
@@ -233,6 +282,131 @@ func firestoreReady(ctx context.Context, addr string) error {
 		return fmt.Errorf("answer %d %q", resp.StatusCode, body)
 	}
 	return nil
+}
+
+// postgresURL is the URL of the database "postgres" of the tests' own
+// PostgreSQL (trust authentication) at addr.
+func postgresURL(addr string) string {
+	return "postgres://postgres@" + addr + "/postgres?sslmode=disable"
+}
+
+// postgresReady succeeds once a PostgreSQL at addr accepts a connection and
+// answers a ping (during its crash recovery it refuses connections: "the
+// database system is starting up").
+func postgresReady(ctx context.Context, addr string) error {
+	c, err := pgx.Connect(ctx, postgresURL(addr))
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	return c.Ping(ctx)
+}
+
+// postgresBindir returns the directory of PostgreSQL's initdb and postgres:
+// SESSIONPLUS_POSTGRES_BINDIR, else pg_config --bindir, else the newest
+// /usr/lib/postgresql/*/bin; "" if none holds them.
+func postgresBindir() string {
+	if d := os.Getenv(envPostgresDir); d != "" {
+		return d
+	}
+	has := func(d string) bool {
+		for _, b := range []string{"initdb", "postgres"} {
+			if st, err := os.Stat(filepath.Join(d, b)); err != nil || st.IsDir() {
+				return false
+			}
+		}
+		return true
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); d != "" && has(d) {
+			return d
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	version := func(d string) int {
+		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+		return n
+	}
+	slices.SortFunc(dirs, func(a, b string) int { return version(b) - version(a) })
+	for _, d := range dirs {
+		if has(d) {
+			return d
+		}
+	}
+	return ""
+}
+
+// postgresCredential returns the user PostgreSQL runs as: nil (the test
+// binary's own) unless the binary runs as root, which PostgreSQL refuses;
+// then the postgres user of Debian's package, as scripts/backends/postgres.sh
+// runs it.
+func postgresCredential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, fmt.Errorf("running as root, and there is no postgres user to run PostgreSQL as: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("the postgres user: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// postgresProc makes a fresh cluster with initdb (trust authentication, no
+// fsync while initdb writes it) in a directory of dir that the server's
+// user owns, and describes its server: in the foreground, TCP on loopback
+// only, its socket in that directory, fsync on, so that a killed server
+// keeps every committed row and recovers it from its write-ahead log at the
+// next start.
+func postgresProc(t testing.TB, dir string) *proc {
+	t.Helper()
+	bindir := postgresBindir()
+	if bindir == "" {
+		missing(t, "PostgreSQL's initdb and postgres were not found (%s, pg_config --bindir, /usr/lib/postgresql/*/bin; scripts/backends/postgres.sh installs postgresql)", envPostgresDir)
+	}
+	cred, err := postgresCredential()
+	if err != nil {
+		missing(t, "postgres: %v", err)
+	}
+	port := freePort(t, false)
+	d := filepath.Join(dir, strconv.Itoa(port))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if cred != nil {
+		// The run's directories are root's (mode 0700 for the temporary
+		// ones): let the server's user through, as scripts/backends/postgres.sh
+		// does, and give it its own directory.
+		for _, p := range []string{os.Getenv("SESSIONPLUS_RUN_DIR"), runDir(t), dir} {
+			if st, err := os.Stat(p); p != "" && err == nil && st.Mode().Perm()&0o001 == 0 {
+				if err := os.Chmod(p, st.Mode().Perm()|0o111); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := filepath.Join(d, "data")
+	initdb := exec.Command(filepath.Join(bindir, "initdb"), "-D", data, "-U", "postgres", "-A", "trust",
+		"-E", "UTF8", "--locale=C", "--no-sync")
+	initdb.Dir = d
+	initdb.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		t.Fatalf("postgres: initdb %s: %v\n%s", data, err, out)
+	}
+	return &proc{
+		name: "postgres:" + strconv.Itoa(port), bin: filepath.Join(bindir, "postgres"),
+		args: []string{"-D", data, "-p", strconv.Itoa(port), "-k", d,
+			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=on"},
+		logPath: d + ".log", addr: "127.0.0.1:" + strconv.Itoa(port), ready: postgresReady,
+		group: true, dir: d, cred: cred,
+	}
 }
 
 // gcloudFirestore returns the gcloud binary (SESSIONPLUS_GCLOUD_BIN, else
@@ -418,6 +592,8 @@ func available(kind string) bool {
 		return findFile(envFerretDBBin, filepath.Join(cacheDir(), "ferretdb-v1.24.2")) != ""
 	case "firestore":
 		return gcloudFirestore() != ""
+	case "postgres":
+		return postgresBindir() != ""
 	}
 	return false
 }
@@ -505,6 +681,8 @@ func need(t testing.TB, kind string) *instance {
 				"CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK=true"},
 			logPath: d + ".log", addr: addr, ready: firestoreReady, group: true,
 		}}}
+	case "postgres":
+		in = &instance{kind: kind, dir: dir, procs: []*proc{postgresProc(t, dir)}}
 	default:
 		t.Fatalf("unknown backend kind %q", kind)
 	}
