@@ -140,7 +140,7 @@ func TestFirestoreWriteFailureWithinDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	t0 := time.Now()
-	_, err = st.Save(ctx, token, sessionplus.Update{Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(30 * time.Second)})
+	_, err = st.Save(ctx, token, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"b": []byte("2")}, Expiry: time.Now().Add(30 * time.Second)})
 	el := time.Since(t0)
 	if err == nil {
 		t.Fatal("the field-level Save succeeded although Firestore was unreachable")
