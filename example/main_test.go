@@ -508,7 +508,7 @@ func TestBackendDown(t *testing.T) {
 }
 
 func TestBadBackend(t *testing.T) {
-	const all = "available: firestore, memcache, memory, mongodb, redis"
+	const all = "available: firestore, memcache, memory, mongodb, postgres, redis"
 	// The Firestore client reads the emulator's address from the process's
 	// environment, and retries an unreachable one until the probe's limit.
 	t.Setenv(firestoreEmuEnv, "127.0.0.1:1")
@@ -608,7 +608,7 @@ func TestMainExitCode(t *testing.T) {
 	for _, tt := range []struct {
 		args, want string
 	}{
-		{"-backend nope", `example: unknown -backend "nope"; available: firestore, memcache, memory, mongodb, redis`},
+		{"-backend nope", `example: unknown -backend "nope"; available: firestore, memcache, memory, mongodb, postgres, redis`},
 		{"-backend redis -backend-url redis://127.0.0.1:1/0", "example: -backend redis (Redis at redis://127.0.0.1:1/0): "},
 		{"-backend-url redis://127.0.0.1:1/0", "cannot reach the server at 127.0.0.1:1"},
 		{"-config example/sessions.yaml -backend memory", "example: -config replaces -backend: give one or the other"},

@@ -21,8 +21,12 @@ import (
 	"testing"
 	"time"
 
+	gfirestore "cloud.google.com/go/firestore"
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The tests start server instances of their own, on loopback ports of
@@ -280,6 +284,26 @@ func firestoreReady(ctx context.Context, addr string) error {
 	}
 	if strings.TrimSpace(string(body)) != "Ok" {
 		return fmt.Errorf("answer %d %q", resp.StatusCode, body)
+	}
+	// Warm the emulator's JVM with a write and a read, so that the first
+	// request of a test does not pay its start-up (over a second, longer
+	// than a request's deadline).
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(emulatorCreds{}))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	c, err := gfirestore.NewClient(ctx, "sessionplus-reliability", option.WithGRPCConn(conn))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	doc := c.Collection("warm-up").Doc("warm-up")
+	if _, err := doc.Set(ctx, map[string]any{"at": time.Now()}); err != nil {
+		return fmt.Errorf("warm-up write: %w", err)
+	}
+	if _, err := doc.Get(ctx); err != nil {
+		return fmt.Errorf("warm-up read: %w", err)
 	}
 	return nil
 }
