@@ -187,9 +187,17 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("cookie %s: HttpOnly %v, SameSite %q, Path %q, Secure %v; want HttpOnly, SameSite Lax, Path /, not Secure (plain http)",
 				c.Name, c.HTTPOnly, c.SameSite, c.Path, c.Secure)
 		}
-		// "Remember me": every cookie outlives the browser session.
-		if exp := time.Unix(int64(c.Expires), 0); c.Session || exp.Before(month.Add(-time.Hour)) || exp.After(month.Add(time.Hour)) {
-			t.Errorf("cookie %s: session cookie %v, expires %s; want it to expire in 31 days (remember me)", c.Name, c.Session, exp)
+		// "Remember me" remembers the user's session only: its cookie
+		// outlives the browser session, the CSRF cookie does not.
+		switch exp := time.Unix(int64(c.Expires), 0); c.Name {
+		case "session":
+			if c.Session || exp.Before(month.Add(-time.Hour)) || exp.After(month.Add(time.Hour)) {
+				t.Errorf("cookie %s: session cookie %v, expires %s; want it to expire in 31 days (remember me)", c.Name, c.Session, exp)
+			}
+		case "csrf":
+			if !c.Session {
+				t.Errorf("cookie %s expires %s; want a browser-session cookie (only the user's session is remembered)", c.Name, exp)
+			}
 		}
 		for _, plain := range []string{"alice", uid, "user_id", "user_data"} {
 			if strings.Contains(c.Value, plain) {
