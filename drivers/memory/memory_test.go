@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -477,6 +478,24 @@ func BenchmarkStore(b *testing.B) {
 			if _, err := st.Save(ctx, "tok", u); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	b.Run("CreateAtTheCap", func(b *testing.B) {
+		// A flood of logins: every Create evicts a record.
+		st, err := memory.NewWithOptions(&memory.Options{MaxSessions: 10000, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			u := sessionplus.Update{Kind: sessionplus.Create, Set: values, Expiry: time.Now().Add(time.Hour)}
+			if _, err := st.Save(ctx, strconv.Itoa(i), u); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		if st.Len() > 10000 {
+			b.Fatalf("Len() = %d over the cap", st.Len())
 		}
 	})
 	b.Run("ParallelLoadSave", func(b *testing.B) {
