@@ -3,8 +3,12 @@ package memory
 import (
 	"context"
 	"fmt"
-	"maps"
+	"hash/maphash"
+	"log/slog"
+	"math"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sessionplus/sessionplus"
@@ -13,157 +17,456 @@ import (
 // Name is the session_type under which the driver registers.
 const Name = "memory"
 
+// DefaultMaxSessions is the number of records a store holds at most unless
+// its options say otherwise: room for a development server or a
+// single-instance app, about 25 MB of records of two 40-byte fields.
+const DefaultMaxSessions = 100_000
+
 func init() { sessionplus.Register(Name, Driver{}) }
 
 // Driver opens memory stores. It is registered under [Name].
 type Driver struct{}
 
-// options are the driver-specific keys of a memory session: none today, so
-// that every key is reported as unknown.
-type options struct{}
+// config holds the driver-specific keys of a memory session.
+type config struct {
+	MaxSessions *int `mapstructure:"max_sessions"`
+}
 
-// Open returns a new, empty [Store]. opts must hold no driver-specific keys.
+// Open returns a new, empty [Store]. The only driver-specific key is
+// max_sessions; the store logs through the session's logger.
 func (Driver) Open(_ context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
-	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	var c config
+	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
 		return nil, err
 	}
-	return New(), nil
+	o := Options{Logger: opts.Logger()}
+	if v, ok := opts["max_sessions"]; ok {
+		if c.MaxSessions == nil || *c.MaxSessions <= 0 || !isWhole(v) {
+			return nil, sessionplus.ConfigErrorf(`key "max_sessions": expected a positive whole number of sessions, got %v`, v)
+		}
+		o.MaxSessions = *c.MaxSessions
+	}
+	return NewWithOptions(&o)
+}
+
+// isWhole reports whether v, which DecodeOptions took for an int, is not a
+// float with a fraction or out of range (which it would truncate).
+func isWhole(v any) bool {
+	var f float64
+	switch v := v.(type) {
+	case float64:
+		f = v
+	case float32:
+		f = float64(v)
+	default:
+		return true
+	}
+	return f == math.Trunc(f) && f <= math.MaxInt32
+}
+
+// Options configures a [Store] made with [NewWithOptions]. A nil *Options
+// means the defaults.
+type Options struct {
+	// MaxSessions is the most records the store holds. A Create of a new
+	// token at the limit first removes the record nearest to its expiry.
+	// Default [DefaultMaxSessions]; it must not be negative.
+	MaxSessions int
+
+	// Logger receives a warning, at most once a minute, while the store
+	// evicts live records to stay within MaxSessions. It never receives
+	// tokens or values. Default slog.Default().
+	Logger *slog.Logger
 }
 
 var _ sessionplus.Store = (*Store)(nil)
 
-// minSweepWrites is the fewest writes between two sweeps of a small store.
-const minSweepWrites = 64
+const (
+	// numShards is the number of parts of a store, each under its own lock,
+	// that a token's hash chooses between.
+	numShards = 64
 
-// entry is one stored record. Its values map and byte slices are never
-// modified once stored: a write stores a new map, so Load can copy an
-// entry's values outside the lock.
-type entry struct {
-	values map[string][]byte
-	expiry time.Time
-}
+	// sweepBatch bounds the expired records that one call removes from one
+	// shard.
+	sweepBatch = 8
+
+	// logInterval is the least time between two warnings about evictions.
+	logInterval = time.Minute
+)
+
+// seed hashes tokens to shards.
+var seed = maphash.MakeSeed()
 
 // Store is an in-process [sessionplus.Store]. It is safe for concurrent use.
-// The zero value is an empty store ready to use; a Store must not be copied
-// after first use.
+// The zero value is an empty store with the default options, ready to use;
+// a Store must not be copied after first use.
 type Store struct {
-	mu      sync.Mutex
-	records map[string]entry
-	writes  int // writes since the last sweep
-	sweepAt int // writes between two sweeps: the size after the last one, at least minSweepWrites
+	shards [numShards]shard
+	max    int              // 0: DefaultMaxSessions
+	logger *slog.Logger     // nil: slog.Default()
+	now    func() time.Time // nil: time.Now; tests set it
+
+	held    atomic.Int64  // records in all shards, expired ones included
+	evicted atomic.Uint64 // live records removed to make room
+	nextLog atomic.Int64  // Unix nanoseconds before which no warning goes out
+	logged  atomic.Uint64 // evicted at the last warning
 }
 
-// New returns an empty store.
-func New() *Store { return &Store{records: make(map[string]entry)} }
+// shard is one part of a store. Its records are indexed twice: by token,
+// and in a min-heap by expiry, so that the expired records and the record
+// nearest to its expiry are found without a scan.
+type shard struct {
+	mu      sync.Mutex
+	records map[string]*entry
+	queue   queue        // the same entries with their expiries, soonest first
+	soonest atomic.Int64 // expiry of queue[0], 0 when empty: read without mu
+}
+
+// entry is one stored record. Its expiry is kept in its item of the
+// shard's queue.
+type entry struct {
+	token  string // its key in shard.records
+	fields string // the encoded values; see encode. Never modified: replaced
+	index  int    // of its item in shard.queue
+}
+
+// New returns an empty store with the default options. It is the same as
+// NewWithOptions(nil).
+func New() *Store { return &Store{} }
+
+// NewWithOptions returns an empty store configured by opts; nil means the
+// defaults. The error, for a negative MaxSessions, wraps
+// [sessionplus.ErrConfig].
+func NewWithOptions(opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.MaxSessions < 0 {
+		return nil, sessionplus.ConfigErrorf("memory: NewWithOptions: Options.MaxSessions: expected a positive number, got %d", o.MaxSessions)
+	}
+	return &Store{max: o.MaxSessions, logger: o.Logger}, nil
+}
 
 // Len returns the number of records the store holds, including expired ones
-// that have not been reclaimed yet.
-func (s *Store) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.records)
-}
+// that have not been swept yet.
+func (s *Store) Len() int { return int(s.held.Load()) }
+
+// Evicted returns the number of live records that Creates have removed to
+// keep the store within its MaxSessions. Expired records removed on the way
+// are not counted.
+func (s *Store) Evicted() uint64 { return s.evicted.Load() }
 
 // Load returns a copy of the record stored under token. It returns an error
 // wrapping [sessionplus.ErrNotFound] if there is none or if its expiry has
 // passed.
 func (s *Store) Load(_ context.Context, token string) (sessionplus.Record, error) {
-	now := time.Now()
-	s.mu.Lock()
-	e, ok := s.records[token]
-	if ok && !now.Before(e.expiry) {
-		delete(s.records, token)
-		ok = false
+	now := s.clock().UnixNano()
+	s.sweepAnother(now)
+	sh := s.shard(token)
+	sh.mu.Lock()
+	e := sh.records[token]
+	var fields string
+	var expiry int64
+	if e != nil {
+		fields, expiry = e.fields, sh.queue[e.index].expiry
+		if expiry <= now {
+			s.remove(sh, e)
+			e = nil
+		}
 	}
-	s.mu.Unlock()
-	if !ok {
+	s.sweep(sh, now)
+	sh.mu.Unlock()
+	if e == nil {
 		return sessionplus.Record{}, sessionplus.ErrNotFound
 	}
-	return sessionplus.Record{Values: cloneValues(e.values), Expiry: e.expiry}, nil
+	return sessionplus.Record{Values: decode(fields), Expiry: time.Unix(0, expiry)}, nil
 }
 
 // Save applies u to the record under token as [sessionplus.Kind] describes,
-// and returns token. A Write or Touch of a record that is missing or
-// expired changes nothing and returns [sessionplus.ErrNotFound].
+// and returns token. A Write or Touch of a record that is missing, expired
+// or evicted changes nothing and returns [sessionplus.ErrNotFound]. A
+// Create of a new token in a full store first evicts the record nearest to
+// its expiry.
 func (s *Store) Save(_ context.Context, token string, u sessionplus.Update) (string, error) {
-	set := cloneValues(u.Set) // copied before taking the lock
-	now := time.Now()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old, ok := s.records[token]
-	var values map[string][]byte
-	switch {
-	case u.Kind == sessionplus.Create:
-		values = set
-	case !ok || !now.Before(old.expiry):
-		delete(s.records, token)
-		return "", sessionplus.ErrNotFound
-	case u.Kind == sessionplus.Touch:
-		values = old.values
-	case u.Kind == sessionplus.Write:
-		// Stored values are never modified in place (Load copies outside
-		// the lock): a write stores a new map.
-		values = maps.Clone(old.values)
-		for _, name := range u.Del {
-			delete(values, name)
-		}
-		maps.Copy(values, set)
+	var fields string
+	switch u.Kind {
+	case sessionplus.Create:
+		fields = encode(u.Set) // before taking a lock
+	case sessionplus.Write, sessionplus.Touch:
 	default:
 		return "", fmt.Errorf("memory: unknown kind of save %v", u.Kind)
 	}
-	if s.records == nil {
-		s.records = make(map[string]entry)
+	now := s.clock().UnixNano()
+	expiry := unixNano(u.Expiry)
+	s.sweepAnother(now)
+	sh := s.shard(token)
+	if u.Kind == sessionplus.Create && s.held.Load() >= int64(s.maxSessions()) && !sh.holds(token) {
+		s.makeRoom(now)
 	}
-	s.records[token] = entry{values: values, expiry: u.Expiry}
-	s.wrote(now)
+
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	defer s.sweep(sh, now)
+	e := sh.records[token]
+	if e != nil && sh.queue[e.index].expiry <= now && u.Kind != sessionplus.Create {
+		s.remove(sh, e)
+		e = nil
+	}
+	switch {
+	case u.Kind == sessionplus.Create && e == nil:
+		s.insert(sh, &entry{token: token, fields: fields}, expiry)
+		return token, nil
+	case u.Kind == sessionplus.Create:
+		e.fields = fields
+	case e == nil:
+		return "", sessionplus.ErrNotFound
+	case u.Kind == sessionplus.Write:
+		e.fields = merge(e.fields, u.Set, u.Del)
+	}
+	sh.queue.setExpiry(e.index, expiry)
+	sh.setSoonest()
 	return token, nil
 }
 
 // Delete removes the record under token. It returns
 // [sessionplus.ErrNotFound] if there was none.
 func (s *Store) Delete(_ context.Context, token string) error {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.records[token]; !ok {
+	now := s.clock().UnixNano()
+	s.sweepAnother(now)
+	sh := s.shard(token)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	defer s.sweep(sh, now)
+	e := sh.records[token]
+	if e == nil {
 		return sessionplus.ErrNotFound
 	}
-	delete(s.records, token)
-	s.wrote(now)
+	s.remove(sh, e)
 	return nil
 }
 
-// wrote counts a write and sweeps expired records once the writes since the
-// last sweep reach the size the store had after it (at least
-// minSweepWrites). A sweep of n records is thus paid for by at least n
-// writes, so writes cost O(1) amortised, and the store never holds more than
-// the records live at the last sweep plus the writes since, that is
-// n + max(n, minSweepWrites). s.mu must be held.
-func (s *Store) wrote(now time.Time) {
-	s.writes++
-	if s.writes < max(minSweepWrites, s.sweepAt) {
-		return
+func (s *Store) shard(token string) *shard {
+	return &s.shards[maphash.String(seed, token)%numShards]
+}
+
+func (s *Store) clock() time.Time {
+	if s.now != nil {
+		return s.now()
 	}
-	before := len(s.records)
-	maps.DeleteFunc(s.records, func(_ string, e entry) bool { return !now.Before(e.expiry) })
-	s.writes, s.sweepAt = 0, len(s.records)
-	// Go maps never give back their buckets; once most records have gone,
-	// move the rest to a new map so that the memory follows the live set.
-	if len(s.records) < before/2 {
-		records := make(map[string]entry, len(s.records))
-		maps.Copy(records, s.records)
-		s.records = records
+	return time.Now()
+}
+
+func (s *Store) maxSessions() int {
+	if s.max > 0 {
+		return s.max
+	}
+	return DefaultMaxSessions
+}
+
+// holds reports whether a record, live or expired, is stored under token.
+func (sh *shard) holds(token string) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.records[token] != nil
+}
+
+// insert adds e, expiring at expiry, to sh, whose lock is held.
+func (s *Store) insert(sh *shard, e *entry, expiry int64) {
+	if sh.records == nil {
+		sh.records = make(map[string]*entry)
+	}
+	sh.records[e.token] = e
+	sh.queue.push(item{expiry: expiry, entry: e})
+	sh.setSoonest()
+	s.held.Add(1)
+}
+
+// remove deletes e from sh, whose lock is held.
+func (s *Store) remove(sh *shard, e *entry) {
+	delete(sh.records, e.token)
+	sh.queue.remove(e.index)
+	sh.setSoonest()
+	s.held.Add(-1)
+}
+
+// sweep removes up to sweepBatch expired records from sh, whose lock is
+// held: the cost of a sweep is bounded per call, wherever the records are.
+func (s *Store) sweep(sh *shard, now int64) {
+	for range sweepBatch {
+		if len(sh.queue) == 0 || sh.queue[0].expiry > now {
+			return
+		}
+		s.remove(sh, sh.queue[0].entry)
 	}
 }
 
-// cloneValues deep-copies a record's values. The copy of an empty value is
-// an empty, non-nil slice.
-func cloneValues(in map[string][]byte) map[string][]byte {
-	out := make(map[string][]byte, len(in))
-	for name, v := range in {
-		out[name] = append(make([]byte, 0, len(v)), v...)
+// sweepAnother sweeps a shard chosen at random if it holds an expired
+// record and its lock is free, so that expired records are reclaimed in
+// every shard, not only those whose tokens are in use. It never waits.
+func (s *Store) sweepAnother(now int64) {
+	sh := &s.shards[rand.IntN(numShards)]
+	if soonest := sh.soonest.Load(); soonest == 0 || soonest > now || !sh.mu.TryLock() {
+		return
 	}
-	return out
+	s.sweep(sh, now)
+	sh.mu.Unlock()
+}
+
+// makeRoom removes records, the one nearest to its expiry first, until the
+// store holds fewer than its maximum. It takes one shard lock at a time,
+// and the caller must hold none. Creates that run at once may each see
+// room for one more, so the store can exceed its maximum by as many; the
+// next Create removes the excess, a few records at most per call.
+func (s *Store) makeRoom(now int64) {
+	for range 4 {
+		if s.held.Load() < int64(s.maxSessions()) {
+			return
+		}
+		sh := s.soonestShard()
+		if sh == nil {
+			return
+		}
+		sh.mu.Lock()
+		var soonest item
+		if len(sh.queue) > 0 {
+			soonest = sh.queue[0]
+			s.remove(sh, soonest.entry)
+		}
+		sh.mu.Unlock()
+		if soonest.entry != nil && soonest.expiry > now {
+			s.evictedLive(now)
+		}
+	}
+}
+
+// soonestShard returns the shard whose next record to expire is the
+// nearest, or nil if every shard is empty.
+func (s *Store) soonestShard() *shard {
+	var best *shard
+	var bestExpiry int64 = math.MaxInt64
+	for i := range s.shards {
+		if e := s.shards[i].soonest.Load(); e != 0 && e <= bestExpiry {
+			best, bestExpiry = &s.shards[i], e
+		}
+	}
+	return best
+}
+
+// evictedLive counts the eviction of a live record and logs a warning if
+// none went out in the last logInterval.
+func (s *Store) evictedLive(now int64) {
+	total := s.evicted.Add(1)
+	next := s.nextLog.Load()
+	if now < next || !s.nextLog.CompareAndSwap(next, now+int64(logInterval)) {
+		return
+	}
+	logger := s.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("sessionplus: memory: the store is full; evicting the sessions nearest to their expiry",
+		"max_sessions", s.maxSessions(),
+		"evicted", total-s.logged.Swap(total),
+		"evicted_total", total)
+}
+
+// setSoonest publishes the expiry of the head of sh.queue.
+func (sh *shard) setSoonest() {
+	var soonest int64
+	if len(sh.queue) > 0 {
+		soonest = sh.queue[0].expiry
+	}
+	sh.soonest.Store(soonest)
+}
+
+// queue is a min-heap of records by expiry. Each item holds its expiry,
+// so that ordering reads no entry, and each entry knows the index of its
+// item, so that it can be moved or removed.
+type queue []item
+
+type item struct {
+	expiry int64 // Unix nanoseconds
+	entry  *entry
+}
+
+func (q *queue) push(it item) {
+	it.entry.index = len(*q)
+	*q = append(*q, it)
+	q.up(len(*q) - 1)
+}
+
+// remove removes the item at i.
+func (q *queue) remove(i int) {
+	last := len(*q) - 1
+	if i != last {
+		q.swap(i, last)
+	}
+	(*q)[last] = item{}
+	*q = (*q)[:last]
+	if i != last {
+		q.fix(i)
+	}
+}
+
+// setExpiry changes the expiry of the item at i and restores the order.
+func (q queue) setExpiry(i int, expiry int64) {
+	q[i].expiry = expiry
+	q.fix(i)
+}
+
+func (q queue) fix(i int) {
+	if !q.down(i) {
+		q.up(i)
+	}
+}
+
+func (q queue) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if q[parent].expiry <= q[i].expiry {
+			return
+		}
+		q.swap(i, parent)
+		i = parent
+	}
+}
+
+// down moves the item at i down the heap and reports whether it moved.
+func (q queue) down(i int) bool {
+	start := i
+	for {
+		child := 2*i + 1
+		if child >= len(q) {
+			break
+		}
+		if right := child + 1; right < len(q) && q[right].expiry < q[child].expiry {
+			child = right
+		}
+		if q[i].expiry <= q[child].expiry {
+			break
+		}
+		q.swap(i, child)
+		i = child
+	}
+	return i > start
+}
+
+func (q queue) swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].entry.index, q[j].entry.index = i, j
+}
+
+// maxExpiry is the latest expiry that Unix nanoseconds can hold.
+var maxExpiry = time.Unix(0, math.MaxInt64)
+
+// unixNano returns t in Unix nanoseconds, clamped to the years 1970 to
+// 2262: later is kept as 2262, earlier is long expired.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.After(maxExpiry):
+		return math.MaxInt64
+	case !t.After(time.Unix(0, 0)):
+		return 1
+	}
+	return t.UnixNano()
 }
