@@ -155,3 +155,23 @@ func ExamplePart_Token() {
 	// 7 true <nil>
 	// [] Authorization
 }
+
+// Pop reads a field once: a one-time value such as where to go after
+// logging in.
+func ExamplePop() {
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		Sessions: []sessionplus.Options{{"cookie_name": "session", "session_type": "memory"}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sess := m.Begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	sess.Set("next", "/cart")
+	next, ok, err := sessionplus.Pop[string](sess, "next")
+	fmt.Println(next, ok, err)
+	_, ok, _ = sessionplus.Pop[string](sess, "next")
+	fmt.Println(ok)
+	// Output:
+	// /cart true <nil>
+	// false
+}
