@@ -14,18 +14,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alexedwards/scs/postgresstore"
 	"github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/gomodule/redigo/redis"
 	"github.com/gorilla/sessions"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	echosession "github.com/labstack/echo-contrib/session"
 	"github.com/labstack/echo/v4"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sessionplus/sessionplus"
-	_ "github.com/sessionplus/sessionplus/drivers/cookie" // session_type "secure_cookie"
-	_ "github.com/sessionplus/sessionplus/drivers/redis"  // session_type "redis"
+	_ "github.com/sessionplus/sessionplus/drivers/cookie"   // session_type "secure_cookie"
+	_ "github.com/sessionplus/sessionplus/drivers/postgres" // session_type "postgres"
+	_ "github.com/sessionplus/sessionplus/drivers/redis"    // session_type "redis"
 	"github.com/sessionplus/sessionplus/multisession"
 )
 
@@ -41,11 +45,18 @@ var Contenders = []string{
 	"scs-redis",
 	"sessionplus-redis",
 	"sessionplus-seed",
+	"scs-postgres",
+	"sessionplus-postgres",
 }
 
 // NeedsRedis reports whether contender needs a Redis server.
 func NeedsRedis(contender string) bool {
 	return strings.HasSuffix(contender, "-redis") || contender == "sessionplus-seed"
+}
+
+// NeedsPostgres reports whether contender needs a PostgreSQL server.
+func NeedsPostgres(contender string) bool {
+	return strings.HasSuffix(contender, "-postgres")
 }
 
 // Scenarios are the requests measured. ScenarioNew runs without a cookie; the
@@ -94,6 +105,9 @@ var errNoData = echo.NewHTTPError(http.StatusNotFound, "the session holds no suc
 type Options struct {
 	// RedisURL is the redis:// URL of the server of the Redis contenders.
 	RedisURL string
+	// PostgresURL is the postgres:// URL of the PostgreSQL contenders'
+	// server.
+	PostgresURL string
 	// RoundTrips, when set, counts the Redis round trips of the Redis
 	// contenders (go-redis for sessionplus, redigo for scs).
 	RoundTrips *RoundTrips
@@ -133,6 +147,9 @@ func New(ctx context.Context, contender string, o Options) (*App, error) {
 
 	if NeedsRedis(contender) && o.RedisURL == "" {
 		return nil, fmt.Errorf("contender %s needs a Redis URL (SESSIONPLUS_REDIS_URL)", contender)
+	}
+	if NeedsPostgres(contender) && o.PostgresURL == "" {
+		return nil, fmt.Errorf("contender %s needs a PostgreSQL URL (SESSIONPLUS_POSTGRES_URL)", contender)
 	}
 	var s sessionAPI
 	switch contender {
@@ -182,6 +199,46 @@ func New(ctx context.Context, contender string, o Options) (*App, error) {
 		e.Use(echo.WrapMiddleware(sm.LoadAndSave))
 		s = scsAPI{sm}
 
+	case "scs-postgres":
+		pool, err := postgresPool(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", contender, err)
+		}
+		a.closers = append(a.closers, func() error { pool.Close(); return nil })
+		// scs's schema, from its postgresstore README.
+		if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_scs_sessions (token TEXT PRIMARY KEY, data BYTEA NOT NULL, expiry TIMESTAMPTZ NOT NULL);
+			CREATE INDEX IF NOT EXISTS bench_scs_sessions_expiry_idx ON bench_scs_sessions (expiry)`); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("%s: %w", contender, err)
+		}
+		db := stdlib.OpenDBFromPool(pool)
+		a.closers = append(a.closers, db.Close)
+		sm := scs.New()
+		sm.Lifetime = lifetime
+		sm.ErrorFunc = func(w http.ResponseWriter, _ *http.Request, _ error) {
+			http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		}
+		sm.Store = postgresstore.NewWithConfig(db, postgresstore.Config{TableName: "bench_scs_sessions"})
+		e.Use(echo.WrapMiddleware(sm.LoadAndSave))
+		s = scsAPI{sm}
+
+	case "sessionplus-postgres":
+		pool, err := postgresPool(ctx, o)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", contender, err)
+		}
+		a.closers = append(a.closers, func() error { pool.Close(); return nil })
+		m, err := sessionplus.New(ctx, sessionplus.Config{SecretKeys: [][]byte{secretKey}, Sessions: []sessionplus.Options{
+			{"cookie_name": "session", "session_type": "postgres", "client": pool, "table": "bench_sp_sessions", "key_prefix": "bench-sp"},
+		}})
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("%s: %w", contender, err)
+		}
+		a.closers = append(a.closers, m.Close)
+		e.Use(multisession.MiddlewareWithConfig(multisession.Config{Manager: m}))
+		s = sessionplusAPI{}
+
 	case "sessionplus-cookie", "sessionplus-redis", "sessionplus-seed":
 		var sessionsConf []sessionplus.Options
 		switch contender {
@@ -220,6 +277,28 @@ func New(ctx context.Context, contender string, o Options) (*App, error) {
 	}
 	routes(e, s)
 	return a, nil
+}
+
+// postgresPool returns the pool of the PostgreSQL contenders, with the
+// round-trip counter as its tracer: both contenders share it, scs through
+// database/sql over the same pool.
+func postgresPool(ctx context.Context, o Options) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(o.PostgresURL)
+	if err != nil {
+		return nil, err
+	}
+	if o.RoundTrips != nil {
+		cfg.ConnConfig.Tracer = o.RoundTrips
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
 }
 
 // redisClient returns the go-redis client of the sessionplus Redis

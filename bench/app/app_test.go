@@ -17,8 +17,12 @@ import (
 	"github.com/sessionplus/sessionplus/bench/app"
 )
 
-// redisURL is the server of the Redis contenders; scripts/bench sets it.
-var redisURL = os.Getenv("SESSIONPLUS_REDIS_URL")
+// redisURL and postgresURL are the servers of the Redis and PostgreSQL
+// contenders; scripts/bench sets them.
+var (
+	redisURL    = os.Getenv("SESSIONPLUS_REDIS_URL")
+	postgresURL = os.Getenv("SESSIONPLUS_POSTGRES_URL")
+)
 
 // newApp builds contender's app, counting its Redis round trips in rt (nil:
 // not counted). Without a Redis server a Redis contender is skipped.
@@ -27,7 +31,10 @@ func newApp(tb testing.TB, contender string, rt *app.RoundTrips) *app.App {
 	if app.NeedsRedis(contender) && redisURL == "" {
 		tb.Skipf("%s needs Redis: set SESSIONPLUS_REDIS_URL (scripts/bench starts a server and sets it)", contender)
 	}
-	a, err := app.New(context.Background(), contender, app.Options{RedisURL: redisURL, RoundTrips: rt})
+	if app.NeedsPostgres(contender) && postgresURL == "" {
+		tb.Skipf("%s needs PostgreSQL: set SESSIONPLUS_POSTGRES_URL (scripts/bench starts a server and sets it)", contender)
+	}
+	a, err := app.New(context.Background(), contender, app.Options{RedisURL: redisURL, PostgresURL: postgresURL, RoundTrips: rt})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -120,6 +127,10 @@ func benchmark(b *testing.B, contender, scenario string) {
 		trips, _ := rt.Take()
 		b.ReportMetric(float64(trips)/float64(n), "redis-rt/op")
 	}
+	if app.NeedsPostgres(contender) {
+		trips, _ := rt.Take()
+		b.ReportMetric(float64(trips)/float64(n), "pg-rt/op")
+	}
 }
 
 // cpuTime returns the CPU time the process has used, user and system, in
@@ -174,9 +185,11 @@ func TestRoundTrips(t *testing.T) {
 	limits := map[string]map[string]int64{
 		"sessionplus-redis": {app.ScenarioRead: 1, app.ScenarioWrite: 2, app.ScenarioNew: 1},
 		"sessionplus-seed":  {app.ScenarioRead: 1, app.ScenarioWrite: 0, app.ScenarioNew: 1, app.ScenarioReadCookieOnly: 0},
+		// PostgreSQL: one statement per load and per save.
+		"sessionplus-postgres": {app.ScenarioRead: 1, app.ScenarioWrite: 2, app.ScenarioNew: 1},
 	}
 	for _, contender := range app.Contenders {
-		if !app.NeedsRedis(contender) {
+		if !app.NeedsRedis(contender) && !app.NeedsPostgres(contender) {
 			continue
 		}
 		t.Run(contender, func(t *testing.T) {

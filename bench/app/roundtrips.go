@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -50,6 +51,19 @@ func (rt *RoundTrips) add(name func() string) {
 		rt.mu.Unlock()
 	}
 }
+
+// TraceQueryStart counts one PostgreSQL statement (pgx.QueryTracer): each
+// is one round trip, with database/sql over pgx as with pgx itself.
+func (rt *RoundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	rt.add(func() string {
+		verb, _, _ := strings.Cut(strings.TrimSpace(data.SQL), " ")
+		return strings.ToUpper(verb)
+	})
+	return ctx
+}
+
+// TraceQueryEnd is part of pgx.QueryTracer.
+func (rt *RoundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // DialHook is part of goredis.Hook; dialing is not counted (the benchmarks
 // warm the pool first).

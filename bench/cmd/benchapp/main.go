@@ -28,15 +28,16 @@ func main() {
 	contender := flag.String("contender", "", "the session middleware: "+strings.Join(app.Contenders, ", "))
 	addr := flag.String("addr", "127.0.0.1:0", "loopback address to listen on (port 0: any free port)")
 	redisURL := flag.String("redis", os.Getenv("SESSIONPLUS_REDIS_URL"), "redis:// URL of the Redis contenders' server")
+	pgURL := flag.String("postgres", os.Getenv("SESSIONPLUS_POSTGRES_URL"), "postgres:// URL of the PostgreSQL contenders' server")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchapp: ")
-	if err := run(*contender, *addr, *redisURL); err != nil {
+	if err := run(*contender, *addr, *redisURL, *pgURL); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(contender, addr, redisURL string) error {
+func run(contender, addr, redisURL, pgURL string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("-addr: %w", err)
@@ -47,7 +48,7 @@ func run(contender, addr, redisURL string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, contender, app.Options{RedisURL: redisURL})
+	a, err := app.New(ctx, contender, app.Options{RedisURL: redisURL, PostgresURL: pgURL})
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type Result struct {
 type config struct {
 	bin        string
 	redisURL   string
+	pgURL      string
 	contenders []string
 	scenarios  []string
 	workers    int
@@ -59,6 +60,7 @@ func main() {
 	var timeout time.Duration
 	flag.StringVar(&c.bin, "bin", "./benchapp", "the benchapp binary")
 	flag.StringVar(&c.redisURL, "redis", os.Getenv("SESSIONPLUS_REDIS_URL"), "redis:// URL for the Redis contenders")
+	flag.StringVar(&c.pgURL, "postgres", os.Getenv("SESSIONPLUS_POSTGRES_URL"), "postgres:// URL for the PostgreSQL contenders")
 	flag.StringVar(&contenders, "contenders", strings.Join(app.Contenders, ","), "contenders, comma-separated")
 	flag.StringVar(&scenarios, "scenarios", strings.Join(app.Scenarios, ","), "scenarios, comma-separated")
 	flag.IntVar(&c.workers, "workers", 4, "concurrent keep-alive workers")
@@ -139,7 +141,7 @@ func run(ctx context.Context, c config) ([]Result, error) {
 // start runs benchapp for contender on a free loopback port and waits for
 // its "listening on" line.
 func start(ctx context.Context, c config, contender string) (*server, error) {
-	cmd := exec.CommandContext(ctx, c.bin, "-contender", contender, "-addr", "127.0.0.1:0", "-redis", c.redisURL)
+	cmd := exec.CommandContext(ctx, c.bin, "-contender", contender, "-addr", "127.0.0.1:0", "-redis", c.redisURL, "-postgres", c.pgURL)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the load generator
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -483,6 +483,17 @@ func (r *report) targets() {
 				sc, x, n, lo, hi,
 				micro(sp), micro(s), bareOf(sc, "sessionplus-redis"), bareOf(sc, "scs-redis"), cpu, timingVerdict(lo, hi, n, func(v float64) bool { return v <= 0.7 }))
 		}
+		for _, sc := range []string{app.ScenarioRead, app.ScenarioWrite} {
+			if r.samples[key{sc, "sessionplus-postgres"}] == nil || r.samples[key{sc, "scs-postgres"}] == nil {
+				continue
+			}
+			x := r.ratio(key{sc, "sessionplus-postgres"}, key{sc, "scs-postgres"}, "sec/op")
+			lo, hi, n := r.ratioBounds(key{sc, "sessionplus-postgres"}, key{sc, "scs-postgres"}, "sec/op")
+			cpu := r.ratio(key{sc, "sessionplus-postgres"}, key{sc, "scs-postgres"}, "cpu-sec/op")
+			r.printf("| sessionplus-postgres %s vs scs-postgres time (compared, no target set) | median %.3f× (%d passes %.2f–%.2f; %s vs %s; CPU/op %.2f×) | %s |\n",
+				sc, x, n, lo, hi, micro(r.stat(sc, "sessionplus-postgres", "sec/op")), micro(r.stat(sc, "scs-postgres", "sec/op")), cpu,
+				timingVerdict(lo, hi, n, func(v float64) bool { return v <= 1 })+" (at most scs's time)")
+		}
 		rco, cr := r.stat(app.ScenarioReadCookieOnly, "sessionplus-seed", "sec/op"), r.stat(app.ScenarioRead, "sessionplus-cookie", "sec/op")
 		x := r.ratio(key{app.ScenarioReadCookieOnly, "sessionplus-seed"}, key{app.ScenarioRead, "sessionplus-cookie"}, "sec/op")
 		lo, hi, n := r.ratioBounds(key{app.ScenarioReadCookieOnly, "sessionplus-seed"}, key{app.ScenarioRead, "sessionplus-cookie"}, "sec/op")
@@ -501,6 +512,13 @@ func (r *report) targets() {
 		}
 		r.printf("| sessionplus-redis write: 1 round trip for the save | %d for the save, %d in all (%s: the read before the write, then the save) | %s |\n",
 			saves, n, cmds, verdict(saves == 1))
+	}
+	for _, sc := range []string{app.ScenarioRead, app.ScenarioWrite} {
+		if n, cmds, ok := rtOf("sessionplus-postgres", sc); ok {
+			sn, scmds, _ := rtOf("scs-postgres", sc)
+			r.printf("| sessionplus-postgres %s: PostgreSQL round trips (scs-postgres) | %d (%s); scs %d (%s) | %s |\n",
+				sc, n, cmds, sn, scmds, verdict(n <= sn))
+		}
 	}
 	if n, cmds, ok := rtOf("sessionplus-seed", app.ScenarioReadCookieOnly); ok {
 		if cmds == "" {
