@@ -449,3 +449,39 @@ func TestRegenerateKeepsPermanence(t *testing.T) {
 		return nil
 	})
 }
+
+// TestEditedDueOnlyMovesTheKeepAlive: the due time of an id cookie is not
+// bound to its record; edited, it only makes the session's own keep-alive
+// come sooner or later, never lengthens the session past session_lifetime
+// nor makes it permanent.
+func TestEditedDueOnlyMovesTheKeepAlive(t *testing.T) {
+	sessions, sp, _ := seed()
+	m := newManager(t, sessions)
+	clk := &clock{t: time.Now()}
+	sessionplus.SetClock(m, clk.now)
+	b := newBrowser()
+	login(t, m, b)
+	f := strings.Split(b.cookies["session"], ".")
+	for name, due := range map[string]string{"due now": "0", "due in 100 years": strconv.FormatInt(clk.now().AddDate(100, 0, 0).Unix(), 36)} {
+		sp.reset()
+		eb := newBrowser()
+		eb.cookies["session"] = f[0] + "." + f[1] + "." + due
+		w, err := eb.do(t, m, func(s *sessionplus.Session) error {
+			if uid, _, err := sessionplus.GetAs[int](s, "user_id"); uid != 1 || err != nil {
+				t.Errorf("%s: the session reads user_id %d (%v); editing the due time must not end it", name, uid, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := setCookies(w)["session"]; c != nil && c.MaxAge > 0 {
+			t.Errorf("%s: a persistent cookie came back: %s", name, c.Raw)
+		}
+		for _, u := range sp.saves {
+			if u.Expiry.Sub(clk.now()) > sessionplus.DefaultLifetime {
+				t.Errorf("%s: a %v moved the expiry %v ahead, past session_lifetime", name, u.Kind, u.Expiry.Sub(clk.now()))
+			}
+		}
+	}
+}
