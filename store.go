@@ -169,6 +169,33 @@ func (c *sessionConf) del(ctx context.Context, token string) error {
 
 var errExpired = fmt.Errorf("%w (expired)", ErrNotFound)
 
+// ContextError is for drivers that bound each operation with a context of
+// their own (context.WithTimeoutCause with the store's timeout as cause). It
+// returns err where ctx has not ended; otherwise ctx's error with its cause
+// and then err, where err says more, so that a timeout of the store is
+// errors.Is context.DeadlineExceeded whatever the client library made of
+// it, and never wraps ErrNotFound.
+//
+// A network call fails at ctx's deadline by a timer of its own, which can
+// fire an instant before ctx's: a context whose deadline has passed is
+// waited for, as it is about to end.
+func ContextError(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return err
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
+		cerr = fmt.Errorf("%w: %w", cerr, cause)
+	}
+	if err == nil || err.Error() == ctx.Err().Error() {
+		return cerr
+	}
+	return fmt.Errorf("%w (%w)", cerr, err)
+}
+
 // redact returns err with every occurrence of token in its text replaced,
 // keeping what it wraps.
 func redact(err error, token string) error {

@@ -265,41 +265,16 @@ func (s *Store) do(ctx context.Context, name string, op func(ctx context.Context
 		select {
 		case err = <-done: // it ended too: its answer, if it has one, stands
 		default:
-			return &opError{name, ctxErr(ctx, nil)}
+			return &opError{name, sessionplus.ContextError(ctx, nil)}
 		}
 	}
 	if err == nil || errors.Is(err, sessionplus.ErrNotFound) || errors.Is(err, ErrTooLarge) {
 		return err // an answer of the servers
 	}
-	if cerr := ctxErr(ctx, err); cerr != err {
+	if cerr := sessionplus.ContextError(ctx, err); cerr != err {
 		return &opError{name, cerr} // a failure once the time was up: the time is why
 	}
 	return err
-}
-
-// ctxErr returns err, or where ctx has ended, ctx's error with its cause
-// (the store's timeout, when that ended it) and then err, if err says more
-// than ctx's error: a timeout of the store is then errors.Is
-// context.DeadlineExceeded.
-//
-// A round trip fails at ctx's deadline by a timer of its own, which can
-// fire an instant before ctx's: a context whose deadline has passed is
-// waited for, as it is about to end.
-func ctxErr(ctx context.Context, err error) error {
-	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
-		<-ctx.Done()
-	}
-	cerr := ctx.Err()
-	if cerr == nil {
-		return err
-	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
-		cerr = fmt.Errorf("%w: %w", cerr, cause)
-	}
-	if err == nil || err.Error() == ctx.Err().Error() {
-		return cerr
-	}
-	return fmt.Errorf("%w (%w)", cerr, err)
 }
 
 // Close closes the idle connections of the client that [Driver.Open] built

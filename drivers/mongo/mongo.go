@@ -115,7 +115,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	pctx, cancel := st.withTimeout(ctx)
 	defer cancel()
 	if err := client.Ping(pctx, readpref.Primary()); err != nil {
-		err = ctxErr(pctx, err)
+		err = sessionplus.ContextError(pctx, err)
 		msg := err.Error()
 		if owned != nil {
 			msg = redactURL(msg, c.URL)
@@ -283,31 +283,6 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
 }
 
-// ctxErr returns err, or where ctx has ended, ctx's error with its cause
-// (the store's timeout, when that ended it) and then err, if err says more
-// than ctx's error: a timeout of the store is then errors.Is
-// context.DeadlineExceeded, whatever the MongoDB driver made of it.
-//
-// A network call fails at ctx's deadline by a timer of its own, which can
-// fire an instant before ctx's: a context whose deadline has passed is
-// waited for, as it is about to end.
-func ctxErr(ctx context.Context, err error) error {
-	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
-		<-ctx.Done()
-	}
-	cerr := ctx.Err()
-	if cerr == nil {
-		return err
-	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
-		cerr = fmt.Errorf("%w: %w", cerr, cause)
-	}
-	if err == nil || err.Error() == ctx.Err().Error() {
-		return cerr
-	}
-	return fmt.Errorf("%w (%w)", cerr, err)
-}
-
 // Close disconnects the client that [Driver.Open] built from the url
 // option. A store made with [New], or opened with a client, leaves the
 // client connected: its owner closes it. Close is safe to call more than
@@ -376,7 +351,7 @@ func (s *Store) CreateIndexes(ctx context.Context) error {
 	case hasCode(err, indexConflictCodes...):
 		reason = "an index on expires_at exists already with other options (drop it, or give it expireAfterSeconds: 0 with collMod)"
 	default:
-		err = ctxErr(ctx, err)
+		err = sessionplus.ContextError(ctx, err)
 		return &wrapped{msg: "mongo: creating the TTL index on expires_at (set create_indexes to false to skip it): " + err.Error(), err: err}
 	}
 	s.logger.LogAttrs(ctx, slog.LevelWarn,

@@ -291,16 +291,16 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 
 // fail wraps err of operation op, whose context is ctx. A document over the
 // server's limit is an error wrapping [sessionplus.ErrRecordTooLarge] as
-// well; a failure once ctx has ended is ctx's error (see ctxErr).
+// well; a failure once ctx has ended is ctx's error (see [sessionplus.ContextError]).
 func fail(ctx context.Context, op string, err error) error {
 	if hasCode(err, tooLargeCodes...) || errors.Is(err, driver.ErrDocumentTooLarge) {
 		return fmt.Errorf("mongo: %s: %w: %w", op, sessionplus.ErrRecordTooLarge, err)
 	}
-	return fmt.Errorf("mongo: %s: %w", op, ctxErr(ctx, err))
+	return fmt.Errorf("mongo: %s: %w", op, sessionplus.ContextError(ctx, err))
 }
 
 // lockFailed is the error of an operation whose context ended while it
 // waited for another save or delete of the same token (see keyLocks).
 func lockFailed(ctx context.Context, err error) error {
-	return fmt.Errorf("mongo: waiting for another save of the session: %w", ctxErr(ctx, err))
+	return fmt.Errorf("mongo: waiting for another save of the session: %w", sessionplus.ContextError(ctx, err))
 }

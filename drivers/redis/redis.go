@@ -76,7 +76,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	defer cancel()
 	if err := s.client.Ping(pctx).Err(); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, ctxErr(pctx, err))
+		return nil, fmt.Errorf("redis: cannot reach the server%s: PING: %w", where, sessionplus.ContextError(pctx, err))
 	}
 	// Load the scripts now, so that the first Write or Touch is one round
 	// trip too. Best effort: a server that refuses SCRIPT LOAD still runs
@@ -395,38 +395,13 @@ func (s *Store) Delete(ctx context.Context, token string) error {
 // the client's never quote a key, so the token stays out of the message.
 // goredis.Nil, the client's "no such key", becomes ErrNotFound; none of the
 // commands used here returns it today. A failure once ctx, the operation's
-// context, has ended is reported as ctx's error (see ctxErr), whatever
+// context, has ended is reported as ctx's error (see [sessionplus.ContextError]), whatever
 // go-redis made of it (an i/o timeout, for one).
 func wrap(ctx context.Context, cmd string, err error) error {
 	if errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("redis: %s: %w", cmd, sessionplus.ErrNotFound)
 	}
-	return fmt.Errorf("redis: %s: %w", cmd, ctxErr(ctx, err))
-}
-
-// ctxErr returns err, or where ctx has ended, ctx's error with its cause
-// (the store's timeout, when that ended it) and then err, if err says more
-// than ctx's error: a timeout of the store is then errors.Is
-// context.DeadlineExceeded.
-//
-// A network call fails at ctx's deadline by a timer of its own, which can
-// fire an instant before ctx's: a context whose deadline has passed is
-// waited for, as it is about to end.
-func ctxErr(ctx context.Context, err error) error {
-	if d, ok := ctx.Deadline(); ok && ctx.Err() == nil && !time.Now().Before(d) {
-		<-ctx.Done()
-	}
-	cerr := ctx.Err()
-	if cerr == nil {
-		return err
-	}
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, cerr) {
-		cerr = fmt.Errorf("%w: %w", cerr, cause)
-	}
-	if err == nil || err.Error() == ctx.Err().Error() {
-		return cerr
-	}
-	return fmt.Errorf("%w (%w)", cerr, err)
+	return fmt.Errorf("redis: %s: %w", cmd, sessionplus.ContextError(ctx, err))
 }
 
 // The scripts get the key in KEYS[1] and, from ARGV, the expiry field's
