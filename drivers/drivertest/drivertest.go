@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -675,6 +676,39 @@ func testConcurrentFieldWrites(t *testing.T, f *fixture) {
 	got := f.mustLoad(tok, "after concurrent field-level writes")
 	f.check(got, want, expiry, "after 8 requests wrote different fields of one session at the same time "+
 		"(each must land: write only the changed fields, or make the read-modify-write atomic)")
+}
+
+// HungServer returns the address of a server that accepts connections and
+// never answers (it reads nothing and writes nothing), for a driver's test
+// that every operation is bounded by its timeout. It stops when the test
+// ends.
+func HungServer(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // read nothing, answer nothing
+		}
+	})
+	return ln.Addr().String()
 }
 
 // ServerFromEnv returns the value of the environment variable that locates

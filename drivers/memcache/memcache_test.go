@@ -421,38 +421,6 @@ func TestServerDown(t *testing.T) {
 	}
 }
 
-// hungServer returns the address of a server that accepts connections and
-// never answers (it reads nothing and writes nothing), stopped when the
-// test ends.
-func hungServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // read nothing, answer nothing
-		}
-	})
-	return ln.Addr().String()
-}
-
 // slowClient returns a client of addr whose own network timeout (10s) is
 // longer than any store timeout of the tests, closed when the test ends.
 func slowClient(t *testing.T, addr string) *gomemcache.Client {
@@ -492,7 +460,7 @@ func checkTimedOut(t *testing.T, op string, err error, d, bound time.Duration, s
 // answers: gomemcache takes no context, and the store stops waiting for it.
 func TestTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
-	st := memcache.New(slowClient(t, hungServer(t)), &memcache.Options{Timeout: timeout})
+	st := memcache.New(slowClient(t, drivertest.HungServer(t)), &memcache.Options{Timeout: timeout})
 	tok := "session:" + strings.Repeat("H", 43)
 	ops := []struct {
 		name string
@@ -528,7 +496,7 @@ func TestTimeout(t *testing.T) {
 // TestTimeoutDefault shows that a store of New bounds an operation by
 // DefaultTimeout when neither the caller nor the options give a bound.
 func TestTimeoutDefault(t *testing.T) {
-	st := memcache.New(slowClient(t, hungServer(t)), nil)
+	st := memcache.New(slowClient(t, drivertest.HungServer(t)), nil)
 	start := time.Now()
 	_, err := st.Load(context.Background(), "session:"+strings.Repeat("H", 43))
 	d := time.Since(start)
@@ -542,7 +510,7 @@ func TestTimeoutDefault(t *testing.T) {
 // server that never answers, for the client built from servers and for one
 // passed in, with a context without deadline.
 func TestTimeoutOpen(t *testing.T) {
-	addr := hungServer(t)
+	addr := drivertest.HungServer(t)
 	for _, tt := range []struct {
 		name string
 		opts sessionplus.Options

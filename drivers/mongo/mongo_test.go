@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -990,43 +989,11 @@ func TestKeyPrefix(t *testing.T) {
 	}
 }
 
-// hungServer returns the address of a server that accepts connections and
-// never answers (it reads nothing and writes nothing), stopped when the
-// test ends.
-func hungServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // read nothing, answer nothing
-		}
-	})
-	return ln.Addr().String()
-}
-
 // hungClient returns a client, with the driver's defaults, of a server
 // that never answers, disconnected when the test ends.
 func hungClient(t *testing.T) *gomongo.Client {
 	t.Helper()
-	c, err := gomongo.Connect(options.Client().ApplyURI("mongodb://" + hungServer(t) + "/?directConnection=true"))
+	c, err := gomongo.Connect(options.Client().ApplyURI("mongodb://" + drivertest.HungServer(t) + "/?directConnection=true"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1124,7 +1091,7 @@ func TestTimeoutOpen(t *testing.T) {
 		name string
 		opts sessionplus.Options
 	}{
-		{"url", sessionplus.Options{"url": "mongodb://" + hungServer(t) + "/?directConnection=true"}},
+		{"url", sessionplus.Options{"url": "mongodb://" + drivertest.HungServer(t) + "/?directConnection=true"}},
 		{"client", sessionplus.Options{"client": hungClient(t)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -520,43 +520,11 @@ func TestServerDown(t *testing.T) {
 	checkFailures(t, redis.New(rdb, nil), t.Context())
 }
 
-// hungServer returns the address of a server that accepts connections and
-// never answers (it reads nothing and writes nothing), stopped when the
-// test ends.
-func hungServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // read nothing, answer nothing
-		}
-	})
-	return ln.Addr().String()
-}
-
 // TestServerHangs shows that the context's deadline bounds a call to a
 // server that accepts connections but never answers, when it is shorter
 // than the store's timeout.
 func TestServerHangs(t *testing.T) {
-	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), MaxRetries: -1, ContextTimeoutEnabled: true})
+	rdb := goredis.NewClient(&goredis.Options{Addr: drivertest.HungServer(t), MaxRetries: -1, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
@@ -621,7 +589,7 @@ func checkBounded(t *testing.T, st *redis.Store, bound time.Duration) {
 // server that never answers when the caller's context has no deadline, with
 // go-redis's default retries (which cannot outlive it).
 func TestTimeout(t *testing.T) {
-	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
+	rdb := goredis.NewClient(&goredis.Options{Addr: drivertest.HungServer(t), ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	checkBounded(t, redis.New(rdb, &redis.Options{Timeout: 300 * time.Millisecond}), 300*time.Millisecond)
 }
@@ -629,7 +597,7 @@ func TestTimeout(t *testing.T) {
 // TestTimeoutDefault shows that a store of New bounds an operation by
 // DefaultTimeout when neither the caller nor the options give a bound.
 func TestTimeoutDefault(t *testing.T) {
-	rdb := goredis.NewClient(&goredis.Options{Addr: hungServer(t), ContextTimeoutEnabled: true})
+	rdb := goredis.NewClient(&goredis.Options{Addr: drivertest.HungServer(t), ContextTimeoutEnabled: true})
 	defer rdb.Close()
 	st := redis.New(rdb, nil)
 	start := time.Now()
@@ -648,7 +616,7 @@ func TestTimeoutDefault(t *testing.T) {
 // server that never answers, for a client built from url or addrs and for
 // one passed in.
 func TestTimeoutOpen(t *testing.T) {
-	addr := hungServer(t)
+	addr := drivertest.HungServer(t)
 	given := goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	defer given.Close()
 	for _, tt := range []struct {
