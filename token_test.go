@@ -187,3 +187,42 @@ func TestTokenHeaderConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenLogoutDuringRequest: request A comes by token and reads the
+// session, B logs out, then A sets a field: the session stays gone, and A
+// answers with no token (it would hand the client a live one again).
+func TestTokenLogoutDuringRequest(t *testing.T) {
+	m, mem := tokenManager(t, "X-Session-Token")
+	c := &apiClient{header: "X-Session-Token"}
+	var token string
+	c.do(t, m, func(s *sessionplus.Session) error {
+		if err := s.Set("user_id", 1); err != nil {
+			return err
+		}
+		p, _ := s.Part("session")
+		var err error
+		token, err = p.Token()
+		return err
+	})
+	c.token = token
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-Session-Token", c.token)
+	w := httptest.NewRecorder()
+	a := m.Begin(w, r)
+	if _, ok, err := a.Get("user_id"); !ok || err != nil {
+		t.Fatalf("A reads user_id: %v, %v", ok, err)
+	}
+	(&apiClient{header: "X-Session-Token", token: c.token}).do(t, m, (*sessionplus.Session).Destroy)
+	if err := a.Set("cart", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatalf("A's save after the log-out: %v", err)
+	}
+	if vs, ok := w.Header()["X-Session-Token"]; ok && vs[0] != "" {
+		t.Errorf("A answered with the token %q after the log-out", vs[0])
+	}
+	if mem.Len() != 0 {
+		t.Errorf("the store holds %d records: A brought the session back", mem.Len())
+	}
+}
