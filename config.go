@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of the common options, as in flask-session-plus.
@@ -45,6 +48,26 @@ type Config struct {
 	// Registry is where session_type names are looked up. Default
 	// DefaultRegistry, which holds the drivers that registered from init.
 	Registry *Registry
+
+	// UserField names the field that identifies the logged-in user, such
+	// as "user_id". With it set, every server-side record of a browser
+	// whose session holds that field is indexed under the user in its own
+	// backend, so that [Manager.UserSessions] lists a user's sessions and
+	// [Manager.RevokeUser] ends them all ("log out everywhere"). Its value
+	// must be a string or an integer. A server-side session must own it,
+	// and each server-side session's driver must support the index (see
+	// [UserIndex]). Default "": no index.
+	UserField string
+
+	// TracerProvider, when set, gets a span for every backend operation
+	// (load, save, delete, keep-alive). Default nil: no tracing, at no
+	// cost.
+	TracerProvider trace.TracerProvider
+
+	// MeterProvider, when set, gets the library's metrics: operations,
+	// errors and their latency by session and kind, sessions created and
+	// ended. Default nil: no metrics, at no cost.
+	MeterProvider metric.MeterProvider
 }
 
 // sessionConf is one validated session of the configuration.

@@ -38,16 +38,16 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 }
 
 // NewOrUse returns m when it is not nil, after checking that cfg does not
-// also configure sessions (Sessions, SecretKeys and Registry configure a
-// Manager, so they must then be empty); otherwise it returns New(ctx, cfg).
+// also configure sessions (Sessions, SecretKeys, Registry, UserField and the
+// telemetry providers configure a Manager, so they must then be empty); otherwise it returns New(ctx, cfg).
 // Middleware adapters whose Config takes either a built Manager or the
 // sessions use it, so that the rule lives in one place.
 func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
 	if m == nil {
 		return New(ctx, cfg)
 	}
-	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil {
-		return nil, ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys and Registry must be empty (they configure the Manager)")
+	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil || cfg.UserField != "" || cfg.TracerProvider != nil || cfg.MeterProvider != nil {
+		return nil, ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys, Registry, UserField, TracerProvider and MeterProvider must be empty (they configure the Manager)")
 	}
 	return m, nil
 }

@@ -43,6 +43,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/internal/echocore"
 )
@@ -81,6 +84,18 @@ type Config struct {
 	// Registry is where session_type names are looked up.
 	// Optional. Default value sessionplus.DefaultRegistry.
 	Registry *sessionplus.Registry
+
+	// UserField names the field that identifies the logged-in user (such
+	// as "user_id"), so that the Manager can list and revoke a user's
+	// sessions: see sessionplus.Config.UserField.
+	// Optional. Default value "": no index.
+	UserField string
+
+	// TracerProvider gets a span per backend operation; MeterProvider the
+	// library's metrics. See sessionplus.Config.
+	// Optional. Default value nil: no telemetry, at no cost.
+	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 
 	// Context is used while the stores are opened (connecting to a backend
 	// configured by "url", creating indexes).
@@ -142,9 +157,12 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 		Logger:       config.Logger,
 		Context:      config.Context,
 		Manager:      config.Manager,
-		Sessions:     sessionplus.Config{Sessions: config.Sessions, SecretKeys: config.SecretKeys, Registry: config.Registry},
-		Response:     response,
-		HTTPError:    httpError,
+		Sessions: sessionplus.Config{
+			Sessions: config.Sessions, SecretKeys: config.SecretKeys, Registry: config.Registry,
+			UserField: config.UserField, TracerProvider: config.TracerProvider, MeterProvider: config.MeterProvider,
+		},
+		Response:  response,
+		HTTPError: httpError,
 	})
 	if err != nil {
 		return nil, err
