@@ -60,8 +60,12 @@ func (s *Session) saveLocked() error {
 		outs = make([]outcome, 0, len(s.parts))
 	}
 	outs = outs[:len(s.parts)]
+	s.users = s.usersAtSave(now)
 	busy := 0
 	for _, p := range s.parts {
+		// At a login or log-out, the browser's other records move to the
+		// index of the new user too.
+		p.reindex = s.users.changed && p.conf.index != nil && p.idOK && p.state != failed && !p.changed() && !p.moving()
 		if !p.conf.client && p.needsIO(now) {
 			busy++
 		}
@@ -72,6 +76,9 @@ func (s *Session) saveLocked() error {
 		for i, p := range s.parts {
 			outs[i] = p.commit(s.ctx, now)
 		}
+	}
+	if s.users.known {
+		s.parts[s.m.userOwner].userIn = s.users.key
 	}
 	var errs []error
 	for i, o := range outs {
@@ -204,7 +211,7 @@ func (p *Part) needsIO(now time.Time) bool {
 	if p.state == failed {
 		return false
 	}
-	return p.changed() || p.moving() || (p.idOK && !now.Before(p.idc.due))
+	return p.changed() || p.moving() || p.reindex || (p.idOK && !now.Before(p.idc.due))
 }
 
 // commit saves one part. It touches only p, so parts commit concurrently.
@@ -282,7 +289,17 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		idc := idCookie{id: newID(), permanent: perm, created: created}
 		key := storageKey(c.keyPrefix, idc, c.hashIDs)
-		if _, err := c.save(ctx, key, Update{Kind: Create, Set: p.values, Expiry: deadline}); err != nil {
+		u := Update{Kind: Create, Set: p.values, Expiry: deadline}
+		if c.index != nil {
+			if !p.s.users.known {
+				return p.fail("save", fmt.Errorf("%w: the session that holds the user field could not be read, so the new record could not be indexed by user", ErrLoadFailed))
+			}
+			if u.User = p.s.users.key; u.User != "" {
+				p.values[reservedMeta] = encodeMeta(perm, created)
+				defer delete(p.values, reservedMeta)
+			}
+		}
+		if _, err := c.save(ctx, key, u); err != nil {
 			return p.fail("save", err)
 		}
 		if oldKey != "" && (p.deleteOld || move) {
@@ -301,13 +318,20 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		return p.afterSave(idc, deadline, now)
 
-	case p.changed():
-		// A field-level write of what changed, under the same terms.
+	case p.changed() || p.reindex:
+		// A field-level write of what changed, under the same terms; or,
+		// at a login or log-out, only the move to another user's index.
 		deadline := c.deadline(p.idc.permanent, p.idc.created, now)
 		if !deadline.After(now) {
 			return p.endedByAbsolute(ctx, oldKey)
 		}
 		u := Update{Kind: Write, Expiry: deadline}
+		if c.index != nil && p.s.users.changed {
+			u.User, u.SetUser = p.s.users.key, true
+			if u.User != "" {
+				u.Set = map[string][]byte{reservedMeta: encodeMeta(p.idc.permanent, p.idc.created)}
+			}
+		}
 		for f := range p.dirty {
 			if b, ok := p.values[f]; ok {
 				if u.Set == nil {
@@ -320,6 +344,9 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		slices.Sort(u.Del)
 		if _, err := c.save(ctx, oldKey, u); errors.Is(err, ErrNotFound) {
+			if !p.changed() {
+				return p.gone(now)
+			}
 			return p.ended(ctx, "write")
 		} else if err != nil {
 			return p.fail("save", err)
@@ -342,14 +369,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		}
 		_, err := c.save(ctx, oldKey, Update{Kind: Touch, Expiry: deadline})
 		if errors.Is(err, ErrNotFound) {
-			// Expired on its own: forget the cookie. Otherwise another
-			// request ended it, and its response carries the cookie the
-			// browser should keep.
-			p.afterDelete()
-			if !now.Before(c.naturalEnd(p.idc)) {
-				return outcome{cookie: p.expired()}
-			}
-			return outcome{}
+			return p.gone(now)
 		}
 		if err != nil {
 			// The request needed nothing from this session: a failed
@@ -359,6 +379,18 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 			return outcome{}
 		}
 		return p.afterSave(p.idc, deadline, now)
+	}
+	return outcome{}
+}
+
+// gone handles an untouched session whose record was not there to keep
+// alive: expired on its own, its cookie is forgotten; otherwise another
+// request ended it, and that request's response carries the cookie the
+// browser should keep.
+func (p *Part) gone(now time.Time) outcome {
+	p.afterDelete()
+	if !now.Before(p.conf.naturalEnd(p.idc)) {
+		return outcome{cookie: p.expired()}
 	}
 	return outcome{}
 }
@@ -500,14 +532,14 @@ func (p *Part) afterSaveValue(value string, perm bool, expiry, now time.Time) ou
 	// The request's state now is what was saved.
 	p.in, p.exists, p.found, p.expiry, p.permanent = value, true, true, expiry, perm
 	p.outToken = &p.in
-	p.state, p.dirty, p.newID, p.deleteOld, p.carry = ready, nil, false, false, false
+	p.state, p.dirty, p.newID, p.deleteOld, p.carry, p.reindex = ready, nil, false, false, false, false
 	return outcome{cookie: c.cookieLine(value, maxAge, expires)}
 }
 
 // afterDelete records that p holds nothing in its backend any more.
 func (p *Part) afterDelete() {
 	p.state, p.exists, p.idOK = ready, false, false
-	p.dirty, p.newID, p.deleteOld, p.carry = nil, false, false, false
+	p.dirty, p.newID, p.deleteOld, p.carry, p.reindex = nil, false, false, false, false
 	p.values = map[string][]byte{}
 	p.set = nil
 }

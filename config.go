@@ -86,9 +86,10 @@ type sessionConf struct {
 	absolute          time.Duration // 0: no absolute lifetime
 	keyPrefix         string
 	hashIDs           bool
-	tokenHeader       string   // token_header, canonical; "" for none
-	signKeys          [][]byte // derived keys of use_signer; nil without it
-	attrs             string   // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
+	tokenHeader       string    // token_header, canonical; "" for none
+	signKeys          [][]byte  // derived keys of use_signer; nil without it
+	attrs             string    // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
+	index             UserIndex // the store, when it indexes users and Config.UserField is set; else nil
 }
 
 // cookieAttrs returns the attributes every Set-Cookie line of the session

@@ -18,6 +18,9 @@ type Manager struct {
 	logger *slog.Logger
 	now    func() time.Time
 
+	userField string // Config.UserField; "" for no index of users
+	userOwner int    // the index of the first session that owns userField
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -34,7 +37,48 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Manager{confs: confs, router: r, logger: logger, now: time.Now}, nil
+	m := &Manager{confs: confs, router: r, logger: logger, now: time.Now}
+	if err := m.indexUsers(ctx, cfg.UserField); err != nil {
+		closeStores(confs)
+		return nil, err
+	}
+	return m, nil
+}
+
+// indexUsers sets up the index of users under field (Config.UserField).
+func (m *Manager) indexUsers(ctx context.Context, field string) error {
+	if field == "" {
+		return nil
+	}
+	if err := checkFieldName(field); err != nil {
+		return ConfigErrorf("sessionplus: UserField: %v", err)
+	}
+	owner, server := -1, false
+	for i, c := range m.confs {
+		if !m.router.owns(i, field) {
+			continue
+		}
+		if owner < 0 {
+			owner = i
+		}
+		server = server || !c.client
+	}
+	if !server {
+		return ConfigErrorf("sessionplus: UserField %q: no server-side session owns it; a secure_cookie session cannot be revoked by the server, so the user field must be in a server-side session's session_fields", field)
+	}
+	m.userField, m.userOwner = field, owner
+	for _, c := range m.confs {
+		if c.client {
+			continue
+		}
+		if ix, ok := c.store.(UserIndex); ok {
+			c.index = ix
+			continue
+		}
+		m.logger.WarnContext(ctx, "sessionplus: the session's store keeps no index of users: UserSessions and RevokeUser cannot reach its sessions",
+			"session", c.name, "type", c.typ)
+	}
+	return nil
 }
 
 // NewOrUse returns m when it is not nil, after checking that cfg does not

@@ -36,6 +36,7 @@ type Session struct {
 	inherit bool  // a session the browser holds is permanent (set at a save that starts a session)
 	closed  bool
 	final   error // the result of Commit
+	users   users // the user field at the save in progress
 }
 
 type partState uint8
@@ -79,6 +80,8 @@ type Part struct {
 	outLine   string          // the Set-Cookie line of the last save
 	viaHeader bool            // the request carried the session in its token_header: answer there too
 	outToken  *string         // the token to answer with by header; "" ends the session
+	userIn    string          // the user key the first owner of the user field held when read
+	reindex   bool            // the save moves the unchanged record to the index of another user
 }
 
 // The fields under which a client-side record keeps its terms: its
@@ -144,6 +147,12 @@ func (p *Part) read(ctx context.Context) {
 	p.exists, p.found, p.expiry, p.values = true, true, rec.Expiry, rec.Values
 	if p.values == nil {
 		p.values = map[string][]byte{}
+	}
+	if m := p.s.m; m.userField != "" {
+		delete(p.values, reservedMeta)
+		if p == p.s.parts[m.userOwner] {
+			p.userIn, _ = userKey(p.values[m.userField])
+		}
 	}
 }
 
@@ -368,6 +377,11 @@ func (s *Session) update(field string, value any, flash []byte) error {
 }
 
 func (s *Session) setLocked(owners []*Part, field string, value any) error {
+	if field == s.m.userField {
+		if err := checkUserValue(field, value); err != nil {
+			return err
+		}
+	}
 	b, err := encodeValue(value)
 	if err != nil {
 		return withContext(fmt.Sprintf("field %q", field), err)

@@ -68,14 +68,26 @@ func (k Kind) String() string {
 // Update is what a [Store.Save] applies to one record.
 //
 // The root package only ever sends one of the three kinds; an Expiry in
-// the future; field names that are not empty and hold no NUL byte (so a
-// driver may keep its own bookkeeping under names that do, such as
-// "\x00expiry"); no field in both Set and Del; Del sorted.
+// the future; field names that are not empty and hold no NUL byte, but
+// for "\x00meta" (see User below), so a driver may keep its own bookkeeping
+// under other names that do, such as "\x00expiry"; no field in both Set
+// and Del; Del sorted.
+//
+// User and SetUser matter only to a store that implements [UserIndex]
+// (others ignore them): after a Create the record is indexed under User
+// ("" for no user); a Write with SetUser moves it to the index of User
+// ("" removes it from every index); a Write without SetUser and a Touch
+// keep the record's user. A Write with SetUser may have empty Set and Del.
+// When User is not "", Set holds one field whose name begins with a NUL
+// byte, "\x00meta": the root package's own, stored and returned as any
+// other field.
 type Update struct {
-	Kind   Kind
-	Set    map[string][]byte // Create: the whole record; Write: the fields written
-	Del    []string          // Write: the fields removed
-	Expiry time.Time
+	Kind    Kind
+	Set     map[string][]byte // Create: the whole record; Write: the fields written
+	Del     []string          // Write: the fields removed
+	Expiry  time.Time
+	User    string // the user whose index holds the record after a Create, or a Write with SetUser
+	SetUser bool   // a Write changes the record's user to User
 }
 
 // Store is implemented by session drivers. It must be safe for concurrent use.

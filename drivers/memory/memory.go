@@ -78,7 +78,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-var _ sessionplus.Store = (*Store)(nil)
+var (
+	_ sessionplus.Store     = (*Store)(nil)
+	_ sessionplus.UserIndex = (*Store)(nil)
+)
 
 const (
 	// numShards is the number of parts of a store, each under its own lock,
@@ -109,6 +112,11 @@ type Store struct {
 	evicted atomic.Uint64 // live records removed to make room
 	nextLog atomic.Int64  // Unix nanoseconds before which no warning goes out
 	logged  atomic.Uint64 // evicted at the last warning
+
+	// users indexes the records that belong to a user: user key → tokens.
+	// Its lock is taken inside a shard's, never the other way round.
+	usersMu sync.Mutex
+	users   map[string]map[string]struct{}
 }
 
 // shard is one part of a store. Its records are indexed twice: by token,
@@ -127,6 +135,7 @@ type entry struct {
 	token  string // its key in shard.records
 	fields string // the encoded values; see encode. Never modified: replaced
 	index  int    // of its item in shard.queue
+	user   string // the user whose index holds it; "" for none
 }
 
 // New returns an empty store with the default options. It is the same as
@@ -214,14 +223,20 @@ func (s *Store) Save(_ context.Context, token string, u sessionplus.Update) (str
 	}
 	switch {
 	case u.Kind == sessionplus.Create && e == nil:
-		s.insert(sh, &entry{token: token, fields: fields}, expiry)
+		e = &entry{token: token, fields: fields}
+		s.insert(sh, e, expiry)
+		s.setUser(e, u.User)
 		return token, nil
 	case u.Kind == sessionplus.Create:
 		e.fields = fields
+		s.setUser(e, u.User)
 	case e == nil:
 		return "", sessionplus.ErrNotFound
 	case u.Kind == sessionplus.Write:
 		e.fields = merge(e.fields, u.Set, u.Del)
+		if u.SetUser {
+			s.setUser(e, u.User)
+		}
 	}
 	sh.queue.setExpiry(e.index, expiry)
 	sh.setSoonest()
@@ -283,10 +298,66 @@ func (s *Store) insert(sh *shard, e *entry, expiry int64) {
 
 // remove deletes e from sh, whose lock is held.
 func (s *Store) remove(sh *shard, e *entry) {
+	s.setUser(e, "")
 	delete(sh.records, e.token)
 	sh.queue.remove(e.index)
 	sh.setSoonest()
 	s.held.Add(-1)
+}
+
+// setUser moves e to the index of user ("" for none). The lock of e's
+// shard is held.
+func (s *Store) setUser(e *entry, user string) {
+	if e.user == user {
+		return
+	}
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	if old := s.users[e.user]; old != nil {
+		delete(old, e.token)
+		if len(old) == 0 {
+			delete(s.users, e.user)
+		}
+	}
+	e.user = user
+	if user == "" {
+		return
+	}
+	if s.users == nil {
+		s.users = make(map[string]map[string]struct{})
+	}
+	set := s.users[user]
+	if set == nil {
+		set = make(map[string]struct{}, 1)
+		s.users[user] = set
+	}
+	set[e.token] = struct{}{}
+}
+
+// UserRecords returns copies of the live records indexed under user; see
+// [sessionplus.UserIndex]. The index holds only stored records: a record
+// leaves it when it is deleted, evicted or swept, so it is as large as the
+// store at most.
+func (s *Store) UserRecords(_ context.Context, user string) ([]sessionplus.UserRecord, error) {
+	s.usersMu.Lock()
+	tokens := make([]string, 0, len(s.users[user]))
+	for t := range s.users[user] {
+		tokens = append(tokens, t)
+	}
+	s.usersMu.Unlock()
+	now := s.clock().UnixNano()
+	var out []sessionplus.UserRecord
+	for _, t := range tokens {
+		sh := s.shard(t)
+		sh.mu.Lock()
+		e := sh.records[t]
+		if e != nil && e.user == user && sh.queue[e.index].expiry > now {
+			out = append(out, sessionplus.UserRecord{Token: t, Record: sessionplus.Record{
+				Values: decode(e.fields), Expiry: time.Unix(0, sh.queue[e.index].expiry)}})
+		}
+		sh.mu.Unlock()
+	}
+	return out, nil
 }
 
 // sweep removes up to sweepBatch expired records from sh, whose lock is

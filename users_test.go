@@ -1,0 +1,187 @@
+package sessionplus_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/drivers/memory"
+)
+
+// userManager has a "session" (user_id) and a "cart" session, both on
+// memory stores, indexed by user_id.
+func userManager(t *testing.T) (*sessionplus.Manager, *memory.Store, *memory.Store) {
+	t.Helper()
+	sess, cart := memory.New(), memory.New()
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		UserField: "user_id",
+		Sessions: []sessionplus.Options{
+			{"cookie_name": "session", "store": sess, "session_type": "memory", "session_fields": []string{"user_id"}},
+			{"cookie_name": "cart", "store": cart, "session_type": "memory", "session_fields": "auto"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, sess, cart
+}
+
+func loggedIn(t *testing.T, b *browser, m *sessionplus.Manager) any {
+	t.Helper()
+	var uid any
+	if _, err := b.do(t, m, func(s *sessionplus.Session) (err error) {
+		uid, _, err = s.Get("user_id")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return uid
+}
+
+func TestRevokeUser(t *testing.T) {
+	m, _, _ := userManager(t)
+	ctx := context.Background()
+	var browsers []*browser
+	for i, uid := range []any{42, 42, "42", 7} {
+		b := newBrowser()
+		if _, err := b.do(t, m, func(s *sessionplus.Session) error {
+			if i == 1 { // a cart before the login: indexed at the login
+				return s.Set("item", "book")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.do(t, m, func(s *sessionplus.Session) error {
+			if err := s.Set("item", "pen"); err != nil {
+				return err
+			}
+			return s.Set("user_id", uid)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		browsers = append(browsers, b)
+	}
+	list, err := m.UserSessions(ctx, "42")
+	if err != nil || len(list) != 6 {
+		t.Fatalf("UserSessions(42) = %d sessions, %v; want 6 (3 browsers × session and cart)", len(list), err)
+	}
+	for _, us := range list {
+		if us.Handle == "" || us.Created.IsZero() || us.LastSeen.Before(us.Created) || !us.Expiry.After(us.LastSeen) {
+			t.Errorf("listed %+v: want a handle and Created ≤ LastSeen < Expiry", us)
+		}
+	}
+
+	// A request of browser 0 is in flight (it read the session) while the
+	// user is revoked: it must not bring the session back.
+	r := browsers[0]
+	inFlight, revoked := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := r.do(t, m, func(s *sessionplus.Session) error {
+			if _, _, err := s.Get("user_id"); err != nil {
+				return err
+			}
+			close(inFlight)
+			<-revoked
+			return s.Set("item", "late")
+		})
+		done <- err
+	}()
+	<-inFlight
+	n, err := m.RevokeUser(ctx, "42")
+	if err != nil || n != 6 {
+		t.Fatalf("RevokeUser(42) = %d, %v; want 6", n, err)
+	}
+	close(revoked)
+	if err := <-done; err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	for i, b := range browsers[:3] {
+		if uid := loggedIn(t, b, m); uid != nil {
+			t.Errorf("browser %d of user 42 after RevokeUser: user_id %v, want logged out", i, uid)
+		}
+	}
+	if uid := loggedIn(t, browsers[3], m); uid != 7 {
+		t.Errorf("the browser of user 7 after RevokeUser(42): user_id %v, want 7", uid)
+	}
+	if list, err := m.UserSessions(ctx, "42"); err != nil || len(list) != 0 {
+		t.Errorf("UserSessions(42) after RevokeUser = %d, %v; want none", len(list), err)
+	}
+}
+
+func TestRevokeSessionAndOthers(t *testing.T) {
+	m, _, _ := userManager(t)
+	ctx := context.Background()
+	a, b, c := newBrowser(), newBrowser(), newBrowser()
+	for _, br := range []*browser{a, b, c} {
+		if _, err := br.do(t, m, func(s *sessionplus.Session) error {
+			if err := s.Regenerate(); err != nil {
+				return err
+			}
+			return s.Set("user_id", "ann")
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := m.UserSessions(ctx, "ann")
+	if err != nil || len(list) != 3 {
+		t.Fatalf("UserSessions = %d, %v; want 3", len(list), err)
+	}
+	if err := m.RevokeSession(ctx, list[0].Handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RevokeSession(ctx, list[0].Handle); !errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("RevokeSession of a revoked handle: %v, want ErrNotFound", err)
+	}
+	if err := m.RevokeSession(ctx, "0.YW5u.AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, sessionplus.ErrNotFound) {
+		t.Errorf("RevokeSession of a forged handle: %v, want ErrNotFound", err)
+	}
+	left := 0
+	for _, br := range []*browser{a, b, c} {
+		if loggedIn(t, br, m) == "ann" {
+			left++
+		}
+	}
+	if left != 2 {
+		t.Fatalf("after RevokeSession, %d browsers logged in, want 2", left)
+	}
+	var n int
+	if _, err := c.do(t, m, func(s *sessionplus.Session) (err error) {
+		n, err = s.RevokeOthers()
+		return err
+	}); err != nil || n != 1 {
+		t.Fatalf("RevokeOthers = %d, %v; want 1", n, err)
+	}
+	if loggedIn(t, c, m) != "ann" {
+		t.Error("RevokeOthers logged out its own browser")
+	}
+	if list, _ := m.UserSessions(ctx, "ann"); len(list) != 1 {
+		t.Errorf("after RevokeOthers, %d sessions listed, want 1", len(list))
+	}
+	// Log-out keeps the index true.
+	if _, err := c.do(t, m, func(s *sessionplus.Session) error { return s.Delete("user_id") }); err != nil {
+		t.Fatal(err)
+	}
+	if list, _ := m.UserSessions(ctx, "ann"); len(list) != 0 {
+		t.Errorf("after the user field was deleted, %d sessions listed, want 0", len(list))
+	}
+}
+
+func TestUserFieldValues(t *testing.T) {
+	m, _, _ := userManager(t)
+	for _, v := range []any{3.5, true, []string{"a"}, ""} {
+		if _, err := newBrowser().do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", v) }); err == nil || !contains(err.Error(), "user_id") {
+			t.Errorf("Set(user_id, %#v): %v, want an error naming the field", v, err)
+		}
+	}
+	_, err := sessionplus.New(context.Background(), sessionplus.Config{
+		UserField: "user_id", SecretKeys: [][]byte{testKey},
+		Sessions: []sessionplus.Options{{"cookie_name": "s", "session_type": "secure_cookie"}},
+	})
+	if !errors.Is(err, sessionplus.ErrConfig) || !contains(err.Error(), "server-side") {
+		t.Errorf("UserField owned only by a secure cookie: %v, want a configuration error", err)
+	}
+}
