@@ -89,6 +89,9 @@ type sessionConf struct {
 	tokenHeader       string   // token_header, canonical; "" for none
 	signKeys          [][]byte // derived keys of use_signer; nil without it
 	attrs             string   // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
+
+	// spans and metrics (telemetry.go); nil without a TracerProvider or MeterProvider
+	tel *telemetry
 }
 
 // cookieAttrs returns the attributes every Set-Cookie line of the session

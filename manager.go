@@ -2,11 +2,15 @@ package sessionplus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Manager holds the configured sessions of an application. It is built once
@@ -20,6 +24,7 @@ type Manager struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	telReg    metric.Registration // of the store metrics' callback; nil without one
 }
 
 // New validates cfg and opens every session's store. Every configuration
@@ -30,11 +35,16 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	reg, err := setupTelemetry(cfg.TracerProvider, cfg.MeterProvider, confs)
+	if err != nil {
+		closeStores(confs)
+		return nil, fmt.Errorf("sessionplus: MeterProvider: %w", err)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Manager{confs: confs, router: r, logger: logger, now: time.Now}, nil
+	return &Manager{confs: confs, router: r, logger: logger, now: time.Now, telReg: reg}, nil
 }
 
 // NewOrUse returns m when it is not nil, after checking that cfg does not
@@ -55,7 +65,12 @@ func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
 // Close closes the stores that drivers opened for the manager (those that
 // implement io.Closer); clients the caller passed in stay open.
 func (m *Manager) Close() error {
-	m.closeOnce.Do(func() { m.closeErr = closeStores(m.confs) })
+	m.closeOnce.Do(func() {
+		if m.telReg != nil {
+			m.closeErr = m.telReg.Unregister()
+		}
+		m.closeErr = errors.Join(m.closeErr, closeStores(m.confs))
+	})
 	return m.closeErr
 }
 
