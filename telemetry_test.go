@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -401,5 +402,53 @@ func TestTelemetryStoreMetrics(t *testing.T) {
 	}
 	if n, ok := o.value(t, "sessionplus.store.sessions"); ok {
 		t.Errorf("a closed manager still reports its store's size (%d)", n)
+	}
+}
+
+// BenchmarkTelemetry is BenchmarkSeed's server-side cases with the SDK's
+// providers set (spans made but not sampled, metrics to a manual reader):
+// the price of telemetry when it is on, before any exporter.
+func BenchmarkTelemetry(b *testing.B) {
+	sessions, _, _ := seed()
+	m, err := sessionplus.New(b.Context(), sessionplus.Config{
+		Sessions:       sessions,
+		SecretKeys:     [][]byte{testKey},
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(tracetest.NewSpanRecorder()), sdktrace.WithSampler(sdktrace.NeverSample())),
+		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	r := benchRequest(b, m)
+	for _, tc := range []struct {
+		name    string
+		handler func(s *sessionplus.Session) error
+	}{
+		{"read-server", func(s *sessionplus.Session) error {
+			_, _, err := sessionplus.GetAs[int](s, "user_id")
+			return err
+		}},
+		{"write-server", func(s *sessionplus.Session) error {
+			n, _, err := sessionplus.GetAs[int](s, "user_id")
+			if err != nil {
+				return err
+			}
+			return s.Set("user_id", n+1)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				s := m.Begin(w, r)
+				if err := tc.handler(s); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
