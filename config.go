@@ -90,6 +90,9 @@ type sessionConf struct {
 	signKeys          [][]byte  // derived keys of use_signer; nil without it
 	attrs             string    // the Set-Cookie attributes after the value: "; Path=/; HttpOnly; SameSite=Lax"
 	index             UserIndex // the store, when it indexes users and Config.UserField is set; else nil
+
+	// spans and metrics (telemetry.go); nil without a TracerProvider or MeterProvider
+	tel *telemetry
 }
 
 // cookieAttrs returns the attributes every Set-Cookie line of the session

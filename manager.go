@@ -2,11 +2,15 @@ package sessionplus
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Manager holds the configured sessions of an application. It is built once
@@ -23,6 +27,7 @@ type Manager struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	telReg    metric.Registration // of the store metrics' callback; nil without one
 }
 
 // New validates cfg and opens every session's store. Every configuration
@@ -33,12 +38,20 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	reg, err := setupTelemetry(cfg.TracerProvider, cfg.MeterProvider, confs)
+	if err != nil {
+		closeStores(confs)
+		return nil, fmt.Errorf("sessionplus: MeterProvider: %w", err)
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &Manager{confs: confs, router: r, logger: logger, now: time.Now}
+	m := &Manager{confs: confs, router: r, logger: logger, now: time.Now, telReg: reg}
 	if err := m.indexUsers(ctx, cfg.UserField); err != nil {
+		if reg != nil {
+			reg.Unregister()
+		}
 		closeStores(confs)
 		return nil, err
 	}
@@ -99,7 +112,12 @@ func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
 // Close closes the stores that drivers opened for the manager (those that
 // implement io.Closer); clients the caller passed in stay open.
 func (m *Manager) Close() error {
-	m.closeOnce.Do(func() { m.closeErr = closeStores(m.confs) })
+	m.closeOnce.Do(func() {
+		if m.telReg != nil {
+			m.closeErr = m.telReg.Unregister()
+		}
+		m.closeErr = errors.Join(m.closeErr, closeStores(m.confs))
+	})
 	return m.closeErr
 }
 

@@ -150,7 +150,15 @@ type KeyPrefixChecker interface {
 // load, save and del call the session's store under the generic rules that
 // [Store] promises drivers: never with a context that is done, a record
 // past its expiry is not found, and the token never appears in an error.
-func (c *sessionConf) load(ctx context.Context, token string, now time.Time) (Record, error) {
+// With a TracerProvider or a MeterProvider configured, each is also a span
+// and a measurement (see telemetry.go), of its outcome with the token
+// removed.
+func (c *sessionConf) load(ctx context.Context, token string, now time.Time) (_ Record, err error) {
+	if c.tel != nil {
+		var op telSpan
+		ctx, op = c.tel.begin(ctx, opLoad, false)
+		defer func() { op.end(ctx, err) }()
+	}
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
@@ -164,7 +172,12 @@ func (c *sessionConf) load(ctx context.Context, token string, now time.Time) (Re
 	return rec, nil
 }
 
-func (c *sessionConf) save(ctx context.Context, token string, u Update) (string, error) {
+func (c *sessionConf) save(ctx context.Context, token string, u Update) (_ string, err error) {
+	if c.tel != nil {
+		var op telSpan
+		ctx, op = c.tel.begin(ctx, saveOp(u.Kind), u.Kind == Create)
+		defer func() { op.end(ctx, err) }()
+	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -172,7 +185,12 @@ func (c *sessionConf) save(ctx context.Context, token string, u Update) (string,
 	return v, redact(err, token)
 }
 
-func (c *sessionConf) del(ctx context.Context, token string) error {
+func (c *sessionConf) del(ctx context.Context, token string) (err error) {
+	if c.tel != nil {
+		var op telSpan
+		ctx, op = c.tel.begin(ctx, opDelete, false)
+		defer func() { op.end(ctx, err) }()
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

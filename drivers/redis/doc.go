@@ -141,4 +141,16 @@
 //
 //	st := redis.New(rdb, &redis.Options{Timeout: 2 * time.Second}) // nil: the defaults
 //	sessionplus.Options{"cookie_name": "session", "session_type": "redis", "store": st}
+//
+// # go-redis's own log lines
+//
+// go-redis logs some failures itself, outside the errors it returns (a
+// failed dial: "redis: connection pool: failed to dial after 5 attempts:
+// ..."), to standard error by default, through a logger global to the
+// process that no store can set for itself. Route them to the application's
+// slog logger once at startup with
+//
+//	goredis.SetLogger(redis.SlogLogger(logger))
+//
+// (see [ClientLogger]).
 package redis
