@@ -27,6 +27,38 @@ func benchRequest(b *testing.B, m *sessionplus.Manager) *http.Request {
 	return r
 }
 
+// benchHandler benchmarks, as sub-benchmark name, requests like r that
+// run handler and commit.
+func benchHandler(b *testing.B, m *sessionplus.Manager, r *http.Request, name string, handler func(s *sessionplus.Session) error) {
+	b.Run(name, func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			s := m.Begin(w, r)
+			if err := handler(s); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// readUser and bumpUser read, and read and change, the server-side user_id.
+func readUser(s *sessionplus.Session) error {
+	_, _, err := sessionplus.GetAs[int](s, "user_id")
+	return err
+}
+
+func bumpUser(s *sessionplus.Session) error {
+	n, _, err := sessionplus.GetAs[int](s, "user_id")
+	if err != nil {
+		return err
+	}
+	return s.Set("user_id", n+1)
+}
+
 func BenchmarkSeed(b *testing.B) {
 	sessions, _, _ := seed()
 	m, err := sessionplus.New(b.Context(), sessionplus.Config{Sessions: sessions, SecretKeys: [][]byte{testKey}})
@@ -34,29 +66,12 @@ func BenchmarkSeed(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := benchRequest(b, m)
-	run := func(name string, handler func(s *sessionplus.Session) error) {
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				s := m.Begin(w, r)
-				if err := handler(s); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	run := func(name string, handler func(s *sessionplus.Session) error) { benchHandler(b, m, r, name, handler) }
 	run("read-cookie-only", func(s *sessionplus.Session) error {
 		_, _, err := sessionplus.GetAs[string](s, "csrf_token")
 		return err
 	})
-	run("read-server", func(s *sessionplus.Session) error {
-		_, _, err := sessionplus.GetAs[int](s, "user_id")
-		return err
-	})
+	run("read-server", readUser)
 	run("write-cookie", func(s *sessionplus.Session) error {
 		n, _, err := sessionplus.GetAs[string](s, "theme")
 		if err != nil {
@@ -64,13 +79,7 @@ func BenchmarkSeed(b *testing.B) {
 		}
 		return s.Set("theme", n)
 	})
-	run("write-server", func(s *sessionplus.Session) error {
-		n, _, err := sessionplus.GetAs[int](s, "user_id")
-		if err != nil {
-			return err
-		}
-		return s.Set("user_id", n+1)
-	})
+	run("write-server", bumpUser)
 }
 
 func BenchmarkCookie(b *testing.B) {
@@ -82,34 +91,9 @@ func BenchmarkCookie(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := benchRequest(b, m)
-	for _, tc := range []struct {
-		name    string
-		handler func(s *sessionplus.Session) error
-	}{
-		{"read", func(s *sessionplus.Session) error {
-			_, _, err := sessionplus.GetAs[string](s, "theme")
-			return err
-		}},
-		{"write", func(s *sessionplus.Session) error {
-			n, _, err := sessionplus.GetAs[int](s, "user_id")
-			if err != nil {
-				return err
-			}
-			return s.Set("user_id", n+1)
-		}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				s := m.Begin(w, r)
-				if err := tc.handler(s); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchHandler(b, m, r, "read", func(s *sessionplus.Session) error {
+		_, _, err := sessionplus.GetAs[string](s, "theme")
+		return err
+	})
+	benchHandler(b, m, r, "write", bumpUser)
 }

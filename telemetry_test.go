@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -421,34 +420,6 @@ func BenchmarkTelemetry(b *testing.B) {
 	}
 	defer m.Close()
 	r := benchRequest(b, m)
-	for _, tc := range []struct {
-		name    string
-		handler func(s *sessionplus.Session) error
-	}{
-		{"read-server", func(s *sessionplus.Session) error {
-			_, _, err := sessionplus.GetAs[int](s, "user_id")
-			return err
-		}},
-		{"write-server", func(s *sessionplus.Session) error {
-			n, _, err := sessionplus.GetAs[int](s, "user_id")
-			if err != nil {
-				return err
-			}
-			return s.Set("user_id", n+1)
-		}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				w := httptest.NewRecorder()
-				s := m.Begin(w, r)
-				if err := tc.handler(s); err != nil {
-					b.Fatal(err)
-				}
-				if err := s.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchHandler(b, m, r, "read-server", readUser)
+	benchHandler(b, m, r, "write-server", bumpUser)
 }
