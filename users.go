@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,72 +73,45 @@ var ErrNoUserIndex = errors.New("sessionplus: the session's store keeps no index
 // creation time, "<p|s><base 36 Unix seconds>".
 const reservedMeta = "\x00meta"
 
-// userKey returns the user key of an encoded value of the user field: the
-// string, or the integer in decimal. ok is false for any other value.
+// userKey returns the user key of an encoded value of the user field; ok
+// is false for a value that is not a user (see userKeyOf).
 func userKey(b []byte) (key string, ok bool) {
-	if len(b) == 0 {
-		return "", false
-	}
 	v, err := decodeAny(b)
 	if err != nil {
 		return "", false
 	}
-	switch v := v.(type) {
-	case string:
-		return v, v != ""
-	case int, int8, int16, int32, int64:
-		return strconv.FormatInt(reflectInt(v), 10), true
-	case uint, uint8, uint16, uint32, uint64:
-		return strconv.FormatUint(reflectUint(v), 10), true
+	return userKeyOf(v)
+}
+
+// userKeyOf returns the user key of v: a non-empty string itself, an
+// integer in decimal. ok is false for any other value, also for a type
+// of the user's own over a string or an integer (it is stored as JSON, so
+// it would not read back as what it was).
+func userKeyOf(v any) (key string, ok bool) {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || rv.Type().Name() != rv.Kind().String() {
+		return "", false
+	}
+	switch {
+	case rv.Kind() == reflect.String:
+		return rv.String(), rv.Len() > 0
+	case rv.CanInt():
+		return strconv.FormatInt(rv.Int(), 10), true
+	case rv.CanUint() && rv.Kind() != reflect.Uintptr:
+		return strconv.FormatUint(rv.Uint(), 10), true
 	}
 	return "", false
 }
 
-// checkUserValue returns the error of setting the user field to v: it must
-// be a non-empty string or an integer.
+// checkUserValue returns the error of setting the user field to v.
 func checkUserValue(field string, v any) error {
-	switch v := v.(type) {
-	case string:
-		if v == "" {
-			return fmt.Errorf("sessionplus: field %q is the user field (Config.UserField): its value must not be empty; Delete the field to log the user out", field)
-		}
+	if _, ok := userKeyOf(v); ok {
 		return nil
-	case int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
-		return nil
+	}
+	if s, isString := v.(string); isString && s == "" {
+		return fmt.Errorf("sessionplus: field %q is the user field (Config.UserField): its value must not be empty; Delete the field to log the user out", field)
 	}
 	return fmt.Errorf("sessionplus: field %q is the user field (Config.UserField): its value must be a string or an integer, got %T", field, v)
-}
-
-func reflectInt(v any) int64 {
-	switch v := v.(type) {
-	case int:
-		return int64(v)
-	case int8:
-		return int64(v)
-	case int16:
-		return int64(v)
-	case int32:
-		return int64(v)
-	case int64:
-		return v
-	}
-	return 0
-}
-
-func reflectUint(v any) uint64 {
-	switch v := v.(type) {
-	case uint:
-		return uint64(v)
-	case uint8:
-		return uint64(v)
-	case uint16:
-		return uint64(v)
-	case uint32:
-		return uint64(v)
-	case uint64:
-		return v
-	}
-	return 0
 }
 
 // encodeMeta returns the value of reservedMeta for the terms of idc.
@@ -369,10 +343,6 @@ func (m *Manager) listUser(ctx context.Context, op, user string) ([][]UserRecord
 	var wg sync.WaitGroup
 	for i, c := range m.confs {
 		if c.client {
-			continue
-		}
-		if c.index == nil {
-			errs[i] = fmt.Errorf("%w: session %q (%s)", ErrNoUserIndex, c.name, c.typ)
 			continue
 		}
 		wg.Go(func() { lists[i], errs[i] = c.listUser(ctx, user) })

@@ -173,7 +173,8 @@ func TestRevokeSessionAndOthers(t *testing.T) {
 
 func TestUserFieldValues(t *testing.T) {
 	m, _, _ := userManager(t)
-	for _, v := range []any{3.5, true, []string{"a"}, ""} {
+	type userID int // stored as JSON: it would not read back as an integer
+	for _, v := range []any{3.5, true, []string{"a"}, "", userID(4), nil} {
 		if _, err := newBrowser().do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", v) }); err == nil || !contains(err.Error(), "user_id") {
 			t.Errorf("Set(user_id, %#v): %v, want an error naming the field", v, err)
 		}
