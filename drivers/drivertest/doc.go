@@ -40,6 +40,18 @@
 // use. A store that passes needs no other tests of these semantics; its own
 // tests cover only its options and what is specific to its backend.
 //
+// A store that implements [sessionplus.UserIndex] also runs the UserIndex
+// cases: a record is listed under the user of its Create, kept there by a
+// Write without SetUser and by a Touch, moved or un-indexed by a Write with
+// SetUser, and gone from the index after a Delete, a replacing Create or its
+// expiry; a Write with SetUser of a record that is gone indexes nothing;
+// user keys that are prefixes of each other or hold odd characters stay
+// apart; 16 concurrent logins of one user are all listed. Through a Manager
+// with a UserField, three browsers of one user are revoked by RevokeUser,
+// also a request of theirs in flight, while another user's stays; and
+// RevokeSession and RevokeOthers end exactly the sessions they name. For a
+// store without the interface these cases are skipped.
+//
 // Tokens are random ("drivertest:" and random hex, among other shapes), so
 // runs against a shared server never collide, and every record a case
 // writes to a server-side store is deleted when the case ends. The case of

@@ -43,8 +43,9 @@ type HarnessMaker func(ctx context.Context, t *testing.T) (Harness, error)
 type kind int
 
 const (
-	allStores  kind = iota
-	serverSide      // needs a server-side store: field-level writes, keep-alives, revocable deletes
+	allStores   kind = iota
+	serverSide       // needs a server-side store: field-level writes, keep-alives, revocable deletes
+	userIndexed      // needs a store that implements sessionplus.UserIndex
 )
 
 type testCase struct {
@@ -79,7 +80,7 @@ var cases = []testCase{
 // newHarness's harnesses make, each case as a subtest of t.
 func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 	t.Helper()
-	for _, c := range slices.Concat(cases, sessionCases) {
+	for _, c := range slices.Concat(cases, sessionCases, userCases) {
 		t.Run(c.name, func(t *testing.T) {
 			if c.slow && testing.Short() {
 				t.Skip("waits for a record to expire; skipped under -short")
@@ -87,6 +88,9 @@ func RunConformanceTests(t *testing.T, newHarness HarnessMaker) {
 			f := newFixture(t, newHarness)
 			if c.kind == serverSide && f.stateless {
 				t.Skip("needs a server-side store; this one is stateless")
+			}
+			if c.kind == userIndexed && f.index == nil {
+				t.Skip("needs a store that implements sessionplus.UserIndex; this one does not")
 			}
 			c.run(t, f)
 		})
@@ -99,6 +103,7 @@ type fixture struct {
 	ctx       context.Context
 	store     sessionplus.Store
 	stateless bool
+	index     sessionplus.UserIndex // nil if the store keeps no index of users
 
 	mu     sync.Mutex
 	tokens []string // server-side tokens to delete when the case ends
@@ -127,6 +132,7 @@ func newFixture(t *testing.T, newHarness HarnessMaker) *fixture {
 		t.Fatalf("the harness's Stateless() is %v but the store's ClientSide() is %v: "+
 			"the root package trusts ClientSide, so the harness must agree with it", f.stateless, cs.ClientSide())
 	}
+	f.index, _ = st.(sessionplus.UserIndex)
 	t.Cleanup(f.cleanup) // runs before h.Close
 	return f
 }

@@ -39,6 +39,12 @@ type app struct {
 
 func (f *fixture) app(extra ...any) *app {
 	f.t.Helper()
+	return f.appWith(sessionplus.Config{}, extra...)
+}
+
+// appWith is app with cfg's UserField and other settings.
+func (f *fixture) appWith(cfg sessionplus.Config, extra ...any) *app {
+	f.t.Helper()
 	opts := sessionplus.Options{"cookie_name": "s", "store": f.store}
 	for i := 0; i+1 < len(extra); i += 2 {
 		opts[extra[i].(string)] = extra[i+1]
@@ -46,7 +52,8 @@ func (f *fixture) app(extra ...any) *app {
 	if !f.stateless {
 		opts["key_prefix"] = "drivertest-" + randomHex(6)
 	}
-	m, err := sessionplus.New(f.ctx, sessionplus.Config{SecretKeys: [][]byte{sessionKey}, Sessions: []sessionplus.Options{opts}})
+	cfg.SecretKeys, cfg.Sessions = [][]byte{sessionKey}, []sessionplus.Options{opts}
+	m, err := sessionplus.New(f.ctx, cfg)
 	if err != nil {
 		f.t.Fatalf("sessionplus.New over the store: %v", err)
 	}
