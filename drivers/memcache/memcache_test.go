@@ -822,9 +822,9 @@ func TestRoundTrips(t *testing.T) {
 		want  error
 	}{
 		{"a Write of a missing record (gets)", write(one("a", "1"), nil, in(time.Hour)), 1, sessionplus.ErrNotFound},
-		{"a Touch of a missing record (append, gets)", touch(in(time.Hour)), 2, sessionplus.ErrNotFound},
+		{"a Touch of a missing record (gat)", touch(in(time.Hour)), 1, sessionplus.ErrNotFound},
 		{"a Create (set)", create(one("a", "1"), in(time.Hour)), 1, nil},
-		{"a Touch (append, touch)", touch(in(2 * time.Hour)), 2, nil},
+		{"a Touch (gat, append)", touch(in(2 * time.Hour)), 2, nil},
 		{"a Write (gets, cas)", write(one("b", "2"), []string{"a"}, in(3*time.Hour)), 2, nil},
 	} {
 		before := sel.count()
@@ -848,7 +848,7 @@ func TestRoundTrips(t *testing.T) {
 }
 
 // TestDeletedDuringSave shows that a record deleted between the round trips
-// of a Write (gets, cas) or of a Touch (append, touch), as a log-out in
+// of a Write (gets, cas) or of a Touch (gat, append), as a log-out in
 // another request would, stays deleted, and that the save reports it gone.
 func TestDeletedDuringSave(t *testing.T) {
 	addrs := servers(t)
