@@ -212,8 +212,8 @@ type Store struct {
 	maxItemSize int
 	casRetries  int
 	timeout     time.Duration
-	timedOut    error // the cause of a context ended by the timeout
-	ownsClient  bool  // built by Open from servers: Close closes it
+	timedOut    error    // the cause of a context ended by the timeout
+	ownsClient  bool     // built by Open from servers: Close closes it
 	prefixes    sync.Map // the key prefixes of the user indexes (see UserRecords)
 }
 
