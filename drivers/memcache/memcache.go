@@ -377,13 +377,18 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 //   - a Write reads the item with gets, applies u to its record and writes
 //     it back with cas, retrying up to the CASRetries of [Options] times
 //     when a concurrent write came in between;
-//   - a Touch appends the new expiry to the item and touches it, without
-//     reading it.
+//   - a Touch reads and touches the item with gat, and appends the new
+//     expiry to it, without rewriting it.
 //
-// A Write or a Touch never creates an item: if there is none (or, for a
-// Write, its record has expired or is not in this driver's format), or it
-// is deleted while they run, they return an error wrapping
-// [sessionplus.ErrNotFound].
+// A Create with a user, a Write that changes the record's user, and a
+// Write or Touch that moves the expiry past the deadline of the record's
+// index entry first update the user's index item (see the package
+// documentation, Users' sessions).
+//
+// A Write or a Touch never creates an item: if there is none (or its
+// record has expired or is not in this driver's format), or it is deleted
+// while they run, they return an error wrapping [sessionplus.ErrNotFound],
+// and index nothing.
 //
 // A record whose expiry is within a few seconds is deleted rather than
 // stored (see the package documentation). A record that does not fit in
@@ -392,10 +397,9 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 // Save returns when ctx, bounded by the store's timeout, ends, with an
 // error that is errors.Is context.DeadlineExceeded (or context.Canceled).
 // gomemcache takes no context: a round trip under way then goes on in the
-// background until the client's Timeout; a Write checks ctx before its cas
-// and between CAS retries, and takes no further step; a Touch that has
-// appended still sends its touch, so the item is not left expiring before
-// its record.
+// background until the client's Timeout; a save checks ctx before each
+// write (of the index, of the record) and between CAS retries, and takes
+// no further step.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
 	if !validKey(token) {
 		return "", badKeyError(token)
