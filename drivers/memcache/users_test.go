@@ -356,3 +356,39 @@ func TestUserRecordsNeedsPrefix(t *testing.T) {
 		t.Errorf("UserRecords of a store that knows no key prefix: %v, want an error naming CheckKeyPrefix", err)
 	}
 }
+
+// TestConcurrentLogins shows that logins of one user at the same time,
+// which all update the user's index item with gets and cas, all land in
+// it: a cas that lost to another login merges again.
+func TestConcurrentLogins(t *testing.T) {
+	c := plainClient(t)
+	sel := newCountingSelector(t)
+	st := New(testClient(t, sel), nil)
+	prefix, token := keys(t, c)
+	user := newUser(t, c, prefix)
+	const n = 32
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = token()
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, tok := range toks {
+		wg.Go(func() {
+			<-start
+			if _, err := st.Save(t.Context(), tok, login(user, in(time.Hour))); err != nil {
+				t.Errorf("concurrent login: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	attempts := (sel.count() - n) / 2 // but the n sets, a gets and a cas (or add) each
+	got := listed(t, st, user)
+	for _, tok := range toks {
+		if _, ok := got[tok]; !ok {
+			t.Errorf("UserRecords after %d concurrent logins does not list one of them: RevokeUser would leave it logged in", n)
+		}
+	}
+	t.Logf("%d concurrent logins took %d attempts at the index item", n, attempts)
+}
