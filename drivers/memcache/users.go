@@ -200,8 +200,8 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 			}
 			value = encodeIndex(entries)
 			if err := s.checkSize(key, value); err != nil {
-				return fmt.Errorf("%w: the user has %d live sessions, more than one index item of max_item_size lists; log them out (RevokeUser) or raise max_item_size",
-					ErrTooLarge, len(entries))
+				return fmt.Errorf("%w: the user has %d live sessions (or saved within the last minute), more than one index item of max_item_size lists; "+
+					"log them out (RevokeUser) or raise max_item_size", ErrTooLarge, len(entries))
 			}
 		}
 		if err := ctx.Err(); err != nil {
