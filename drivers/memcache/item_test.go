@@ -184,10 +184,4 @@ func TestEntryDeadline(t *testing.T) {
 	if got := entryDeadline(now.Add(time.Second), now); got.Before(now.Add(time.Second + entrySlackMin)) {
 		t.Errorf("entryDeadline of an expiry a second away = %v, want at least %v later", got, entrySlackMin)
 	}
-	if exp := indexExpiration(now.Add(time.Hour), now); exp < 3600 || exp > 3602 {
-		t.Errorf("indexExpiration an hour away = %d, want about 3600 seconds, rounded up", exp)
-	}
-	if exp := indexExpiration(now.Add(40*24*time.Hour), now); int64(exp) <= now.Add(40*24*time.Hour).Unix() {
-		t.Errorf("indexExpiration 40 days away = %d, want an absolute time after the deadline", exp)
-	}
 }

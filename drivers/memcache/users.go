@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -24,15 +23,23 @@ import (
 //
 // with, for each record, entry = uvarint(len(token)) | token | deadline |
 // written: the record's storage key, the 8-byte big-endian Unix time until
-// which the entry holds, and the one at which it was written. A record indexed under a user keeps the user and its
-// entry's deadline in its own item (see item.go). Its expiry never passes
-// that deadline: a save that would move it past writes a later deadline to
-// the index first. Every update of an index item drops the entries whose
-// deadline has passed, and the item expires with its last entry. Entries
-// of records deleted or moved to another user go that way too, or when a
-// listing finds them stale: but only entries written long enough ago that
-// no save which wrote them can still be about to write its record (see
-// settled).
+// which the entry holds, and the one at which it was written. Each entry
+// says its own length, so a login adds its entry with memcached's append,
+// one round trip that concurrent logins cannot lose (see indexUnder); an
+// entry of a token already listed supersedes the earlier ones (see merge).
+// A record indexed under a user keeps the user and its entry's deadline in
+// its own item (see item.go). Its expiry never passes that deadline: a save
+// that would move it past appends a later deadline to the index first.
+//
+// append leaves an item's expiration as it was, and a login cannot tell
+// what it is without another round trip, so index items are stored with
+// none (0): they go when they are compacted empty or evicted. Compaction
+// rewrites the item with gets and cas, dropping the entries whose deadline
+// has passed, the superseded ones, and those of records deleted or moved to
+// another user, but only entries written long enough ago that no save which
+// wrote them can still be about to write its record (see settled). It
+// happens at a listing that finds entries to drop, and at a login that the
+// server refuses to append to because the item is at its size limit.
 const indexVersion = 1
 
 // entrySlackMin is the least time by which an index entry outlives the
@@ -40,9 +47,8 @@ const indexVersion = 1
 // at the time, so that keep-alives move the entry about once per lifetime.
 const entrySlackMin = 5 * time.Second
 
-// indexRetries bounds the attempts of one update of an index item that
-// concurrent logins of the same user keep changing: each attempt but one
-// of concurrent ones lands, so it is larger than cas_retries.
+// indexRetries bounds the attempts of one compaction of an index item
+// that concurrent logins of the same user keep changing.
 const indexRetries = 64
 
 var _ sessionplus.UserIndex = (*Store)(nil)
@@ -79,37 +85,20 @@ func entryDeadline(expiry, now time.Time) time.Time {
 	return time.Unix(expiry.Add(slack).Unix()+1, 0)
 }
 
-// indexExpiration returns the expiration of an index item whose last entry
-// holds until last: the item must outlive it, so it is rounded up (and a
-// minute later as an absolute time, for a server clock ahead of the
-// application's); 0, never, past what memcached takes.
-func indexExpiration(last, now time.Time) int32 {
-	secs := int64(last.Sub(now)/time.Second) + 2
-	switch {
-	case secs <= 0:
-		return 1
-	case secs <= maxRelative:
-		return int32(secs)
-	case last.Unix()+absoluteMargin < math.MaxInt32:
-		return int32(last.Unix() + absoluteMargin)
-	}
-	return 0
-}
-
 func encodeIndex(entries []entry) []byte {
-	n := 1
+	b := []byte{indexVersion}
 	for _, e := range entries {
-		n += binary.MaxVarintLen16 + len(e.token) + 16
-	}
-	b := make([]byte, 1, n)
-	b[0] = indexVersion
-	for _, e := range entries {
-		b = binary.AppendUvarint(b, uint64(len(e.token)))
-		b = append(b, e.token...)
-		b = binary.BigEndian.AppendUint64(b, uint64(e.deadline))
-		b = binary.BigEndian.AppendUint64(b, uint64(e.written))
+		b = appendEntry(b, e)
 	}
 	return b
+}
+
+// appendEntry appends the encoding of e to b.
+func appendEntry(b []byte, e entry) []byte {
+	b = binary.AppendUvarint(b, uint64(len(e.token)))
+	b = append(b, e.token...)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.deadline))
+	return binary.BigEndian.AppendUint64(b, uint64(e.written))
 }
 
 var errMalformedIndex = errors.New("memcache: the user's index item is not in this driver's format " +
@@ -136,13 +125,28 @@ func decodeIndex(b []byte) ([]entry, error) {
 	return entries, nil
 }
 
-// lastDeadline returns the latest deadline of entries.
-func lastDeadline(entries []entry) time.Time {
-	var last int64
+// merge returns the entries of entries, one per token, in the order of
+// their tokens' first entries, but those whose deadline has passed at now.
+// Where a token has several, the later entries supersede the earlier ones:
+// the merged entry holds until the latest of their deadlines and was
+// written at the latest of their times. (The latest deadline, not the last
+// one: two saves of one record racing may append their entries in one
+// order and write the record in the other, and the record then holds the
+// deadline of the entry appended first.)
+func merge(entries []entry, now time.Time) []entry {
+	at := make(map[string]int, len(entries))
+	var out []entry
 	for _, e := range entries {
-		last = max(last, e.deadline)
+		i, ok := at[e.token]
+		if !ok {
+			at[e.token] = len(out)
+			out = append(out, e)
+			continue
+		}
+		out[i].deadline = max(out[i].deadline, e.deadline)
+		out[i].written = max(out[i].written, e.written)
 	}
-	return time.Unix(last, 0)
+	return slices.DeleteFunc(out, func(e entry) bool { return e.deadline <= now.Unix() })
 }
 
 // remember notes prefix as a key prefix whose index items UserRecords
@@ -166,9 +170,11 @@ func (s *Store) knownPrefixes() []string {
 
 // indexUnder lists token in user's index item of token's key prefix until
 // deadline, before the record under token is written with that owner. It
-// reads the item with gets and writes it back with cas (add where there is
-// none), dropping the entries whose deadline has passed, and retries when a
-// concurrent login of the user changed the item in between.
+// appends the entry to the item: one round trip. memcached refuses the
+// append (NOT_STORED) when there is no item, and then indexUnder adds one
+// holding the entry; when a concurrent login added it first (NOT_STORED
+// again), it appends once more. A third refusal is an item at the server's
+// size limit, which indexUnder compacts with the entry in it.
 func (s *Store) indexUnder(ctx context.Context, user, token string, deadline time.Time) error {
 	prefix := prefixOf(token)
 	key := indexKey(prefix, user)
@@ -177,6 +183,37 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 			len(prefix), len(key), MaxKeyLen)
 	}
 	s.remember(prefix)
+	e := entry{token: token, deadline: deadline.Unix(), written: time.Now().Unix()}
+	tail := appendEntry(nil, e)
+	for _, step := range []struct {
+		op  string
+		run func(*gomemcache.Item) error
+		it  *gomemcache.Item
+	}{
+		{"append (user index)", s.client.Append, &gomemcache.Item{Key: key, Value: tail}},
+		{"add (user index)", s.client.Add, &gomemcache.Item{Key: key, Value: append([]byte{indexVersion}, tail...)}},
+		{"append (user index)", s.client.Append, &gomemcache.Item{Key: key, Value: tail}},
+	} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := step.run(step.it)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, gomemcache.ErrNotStored) {
+			return s.writeError(step.op, err, key, step.it.Value)
+		}
+	}
+	return s.compact(ctx, user, key, e)
+}
+
+// compact rewrites user's index item under key with e in it, with gets and
+// cas (add where there is none), dropping what merge drops and, when the
+// item would still be over max_item_size, the settled entries whose
+// records are gone or not user's. It retries when a concurrent login
+// changed the item in between.
+func (s *Store) compact(ctx context.Context, user, key string, e entry) error {
 	for attempt := 0; ; attempt++ {
 		it, err := s.client.Get(key) // a gets: it carries the CAS id
 		var entries []entry
@@ -191,8 +228,7 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 			}
 		}
 		now := time.Now()
-		entries = slices.DeleteFunc(entries, func(e entry) bool { return e.deadline <= now.Unix() || e.token == token })
-		entries = append(entries, entry{token: token, deadline: deadline.Unix(), written: now.Unix()})
+		entries = merge(append(entries, e), now)
 		value := encodeIndex(entries)
 		if s.checkSize(key, value) != nil {
 			if entries, err = s.live(user, entries); err != nil {
@@ -207,7 +243,7 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		next := &gomemcache.Item{Key: key, Value: value, Expiration: indexExpiration(lastDeadline(entries), now)}
+		next := &gomemcache.Item{Key: key, Value: value}
 		if it == nil {
 			err = s.client.Add(next)
 		} else {
@@ -222,9 +258,9 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 		case attempt+1 >= indexRetries:
 			return fmt.Errorf("memcache: user index: the user's index item kept changing under concurrent logins; gave up after %d attempts: %w", attempt+1, err)
 		}
-		// Another login of the user wrote (or added, or dropped) the item
-		// between our gets and our write: wait a little, at random, and
-		// merge again.
+		// Another login of the user appended to (or added, or dropped)
+		// the item between our gets and our write: wait a little, at
+		// random, and merge again.
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return err
 		}
@@ -280,9 +316,10 @@ func owns(it *gomemcache.Item, user string, now time.Time) bool {
 // root package calls at startup, and those of the records it indexed), then
 // the records it lists, with one get of all of them, and returns those
 // that are live and still the user's. Two round trips; when it found
-// entries of records that are gone or no longer the user's, a third drops
-// them from the index item with cas (skipped if a login changed the item
-// meanwhile). A store that knows no key prefix returns an error.
+// entries to drop (past their deadline, superseded, or settled ones of
+// records that are gone or no longer the user's), a third compacts the
+// index item with cas (skipped if a login appended to it meanwhile). A
+// store that knows no key prefix returns an error.
 func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
 	prefixes := s.knownPrefixes()
 	if len(prefixes) == 0 {
@@ -328,20 +365,18 @@ func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.Use
 		}
 		now := time.Now()
 		for key, entries := range lists {
-			stale := 0
-			for _, e := range entries {
+			merged := merge(entries, now)
+			for _, e := range merged {
 				it := items[e.token]
-				if s.stale(e, it, user, now) {
-					stale++
-				}
-				if e.deadline <= now.Unix() || !owns(it, user, now) {
+				if !owns(it, user, now) {
 					continue
 				}
 				rec, _, _ := decodeItem(it.Value)
 				out = append(out, sessionplus.UserRecord{Token: e.token, Record: rec})
 			}
-			if stale > 0 && ctx.Err() == nil {
-				s.prune(indexes[key], entries, items, user, now)
+			keep := slices.DeleteFunc(merged, func(e entry) bool { return s.stale(e, items[e.token], user, now) })
+			if len(keep) < len(entries) && ctx.Err() == nil {
+				s.prune(indexes[key], keep)
 			}
 		}
 		return nil
@@ -352,17 +387,16 @@ func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.Use
 	return out, nil
 }
 
-// prune drops the stale entries from the index item it, read with entries,
-// with cas: best effort, as a listing's side job. A login that changed the
+// prune rewrites the index item it with the entries keep alone, with
+// cas: best effort, as a listing's side job. A login that appended to the
 // item since it was read makes the cas fail, and the entries stay for the
-// next update or listing.
-func (s *Store) prune(it *gomemcache.Item, entries []entry, items map[string]*gomemcache.Item, user string, now time.Time) {
-	keep := slices.DeleteFunc(slices.Clone(entries), func(e entry) bool {
-		return s.stale(e, items[e.token], user, now)
-	})
-	next := &gomemcache.Item{Key: it.Key, Value: encodeIndex(keep), CasID: it.CasID, Expiration: 1}
-	if len(keep) > 0 {
-		next.Expiration = indexExpiration(lastDeadline(keep), now)
+// next listing or compaction. An item left with no entry is dropped: the
+// cas gives it an expiration in the past, which memcached reads as gone
+// now, so that no login can append to an item about to expire.
+func (s *Store) prune(it *gomemcache.Item, keep []entry) {
+	next := &gomemcache.Item{Key: it.Key, Value: encodeIndex(keep), CasID: it.CasID}
+	if len(keep) == 0 {
+		next.Expiration = -1
 	}
 	_ = s.client.CompareAndSwap(next) // best effort: see above
 }
