@@ -180,22 +180,31 @@
 // keep-alives move the entry about once per session lifetime, not at each
 // keep-alive.
 //
-// The index item is updated with gets and cas (add when there is none),
-// retried with short random waits when concurrent logins of the user
-// change it in between (up to 64 attempts, then an error saying so). It is
-// always written before the record: a save whose index update fails stores
-// nothing (a keep-alive leaves the record's expiry as it was), so no record
-// of a user is ever stored where the user's index does not list it. Every
-// update drops the entries whose deadline has passed, and the item expires
-// with its last entry, so it holds at most the user's records of about the
-// last two lifetimes. A log-out, a Delete, or a record moved to another
-// user leaves its entry behind, which a listing skips and drops once no
-// save that wrote it can still be under way (a minute past the store's
-// timeout). A login whose index item would outgrow max_item_size first
-// checks which records are still there (one get of all of them) and drops
-// the rest; if the user's live sessions still do not fit (about 15,000 of
-// them with 1 MiB items), the login fails with an error wrapping
-// [ErrTooLarge].
+// A login appends its entry to the user's index item with memcached's
+// append, one round trip: appends are atomic, so concurrent logins of the
+// user all land (each entry says its own length; an entry of a token
+// already listed supersedes the earlier ones, holding until the latest of
+// their deadlines). When there is no index item the append is refused,
+// and the login adds one (if a concurrent login added it first, it appends
+// again). The entry is always written before the record: a save whose
+// index update fails stores nothing (a keep-alive leaves the record's
+// expiry as it was), so no record of a user is ever stored where the
+// user's index does not list it.
+//
+// append keeps an item's expiration and a login cannot learn it without a
+// further round trip, so index items are stored with no expiration (0);
+// an expiration could otherwise end an item before the entries appended to
+// it since. The item is kept bounded by compaction instead: a rewrite with
+// gets and cas that drops the entries whose deadline has passed, the
+// superseded ones, and those of records deleted or moved to another user
+// once no save that wrote them can still be under way (a minute past the
+// store's timeout). A listing compacts every item in which it finds such
+// entries (an item left with none is dropped), and so does a login whose
+// append the server refuses because the item is at the server's item size
+// limit; if the user's live sessions still do not fit in max_item_size,
+// that login fails with an error wrapping [ErrTooLarge]. A compaction that
+// loses to a concurrent login is retried (up to 64 times) at a login, and
+// left to the next listing at a listing.
 //
 // [Store.UserRecords] reads the index items (one get), then the records
 // they list (one get of all of them), and returns those that are live and
@@ -206,13 +215,16 @@
 //
 // Cost, in round trips: a Load, a Delete, a Write that keeps the user and a
 // keep-alive cost what they cost without the index (a Delete leaves the
-// entry, see above). A login costs two more, the gets and the cas (or add)
-// of the index item: a Create with a user takes 3 instead of 1, a Write
-// that sets a user 4 instead of 2. A log-out (a Write setting no user) takes
-// no more. A keep-alive that passes its entry's deadline, about once per
-// session lifetime, takes 5 instead of 2: the gat, then the gets of the
-// record, the gets and cas of the index and the cas of the record. A
-// listing takes 2, and a third when it drops entries.
+// entry, see above). A login costs one more, the append: a Create with a
+// user takes 2 instead of 1, a Write that sets a user 3 instead of 2. The
+// first login of a user (or the first after a listing dropped the user's
+// emptied item) costs two more, the refused append and the add; a login
+// that finds the item full costs the compaction too (gets, and cas; a get
+// of the records when it must check which are gone). A log-out (a Write
+// setting no user) takes no more. A keep-alive that passes its entry's
+// deadline, about once per session lifetime, takes 4 instead of 2: the gat,
+// then the gets of the record, the append to the index and the cas of the
+// record. A listing takes 2, and a third per index item it compacts.
 //
 // Limitations. memcached is a cache: under memory pressure it evicts items
 // it has not used lately, index items as well as records. An evicted
@@ -232,6 +244,13 @@
 // user index was in use (by an earlier version of this driver, or without
 // Config.UserField) is indexed at its next login, not before; and an
 // earlier version of this driver reads a record of a user as no session.
+// As index items have no expiration, the item of a user who is never
+// listed again keeps the entries of the user's expired sessions until
+// memcached evicts it (it grows no further than the user's logins, and a
+// login compacts it at the server's size limit): with -M, such items take
+// memory that only a listing (UserSessions, RevokeUser) of the user, or a
+// flush, gives back. Between compactions an item also holds the entries
+// of sessions ended or moved, up to the server's item size limit.
 //
 // # Several servers
 //
