@@ -307,6 +307,25 @@ func (s *Session) RevokeOthers() (int, error) {
 	return m.revoke(s.ctx, "RevokeOthers", user, keep)
 }
 
+// Holds reports whether us is one of this browser's own sessions: a
+// "your sessions" page marks it "this device", and a request that signs
+// out another device checks first that the handle it was sent is in the
+// list of the logged-in user and not its own.
+func (s *Session) Holds(us UserSession) bool {
+	i, _, digest, ok := parseHandle(us.Handle, len(s.m.confs))
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.parts {
+		if p.conf == s.m.confs[i] && !p.conf.client && p.idOK && handleDigest(p.storageKey()) == digest {
+			return true
+		}
+	}
+	return false
+}
+
 // revoke deletes the records of user but those in keep.
 func (m *Manager) revoke(ctx context.Context, op, user string, keep map[string]bool) (int, error) {
 	lists, err := m.listUser(ctx, op, user)
@@ -353,9 +372,14 @@ func (m *Manager) listUser(ctx context.Context, op, user string) ([][]UserRecord
 
 // listUser calls the session's index under the generic rules of the other
 // store calls (see load).
-func (c *sessionConf) listUser(ctx context.Context, user string) ([]UserRecord, error) {
+func (c *sessionConf) listUser(ctx context.Context, user string) (_ []UserRecord, err error) {
 	if c.index == nil {
 		return nil, fmt.Errorf("%w: session %q (%s)", ErrNoUserIndex, c.name, c.typ)
+	}
+	if c.tel != nil {
+		var op telSpan
+		ctx, op = c.tel.begin(ctx, opList, false)
+		defer func() { op.end(ctx, err) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
