@@ -238,8 +238,10 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a [sessionplus.Store] that keeps each session in one Redis hash.
-// It is safe for concurrent use.
+// Store is a [sessionplus.Store] that keeps each session in one Redis hash,
+// and a [sessionplus.UserIndex] that keeps the sessions of each user in one
+// sorted set (see "Users' sessions" in the package documentation). It is
+// safe for concurrent use.
 type Store struct {
 	client   goredis.UniversalClient
 	owned    bool // the driver built the client, so Close closes it
