@@ -179,6 +179,17 @@ func TestUserLayout(t *testing.T) {
 	if fmt.Sprint(r.Values) != fmt.Sprint(vals("user_id", user, "\x00meta", "s0")) {
 		t.Errorf("Load = %q, want the session's fields and \\x00meta only", r.Values)
 	}
+	// A save that gives the record an earlier deadline (one that lands
+	// after a later one, say) leaves the index's later one.
+	u := moveTo(user, time.Now().Add(time.Minute))
+	_, err = st.Save(ctx, tok, u)
+	must(t, err)
+	if got := score(t, rdb, idx, tok); got != d {
+		t.Errorf("after a save with an earlier deadline the index holds the record until %d, want the later %d", got, d)
+	}
+	if exp, err := rdb.PExpireTime(ctx, idx).Result(); err != nil || exp.Milliseconds() != d {
+		t.Errorf("PEXPIRETIME of the index after an earlier deadline = %v, %v; want %d", exp, err, d)
+	}
 }
 
 // TestUserIndexShrinks shows that the index does not grow with the records
