@@ -33,7 +33,11 @@ type UserIndex interface {
 	// UserRecords returns every live record indexed under user, each with
 	// its token, in no particular order; none (and a nil error) for a user
 	// without records. A record past its expiry must not be returned (the
-	// root package checks again).
+	// root package checks again). A store that serves several sessions
+	// may return the records of all of them: the root package keeps those
+	// whose token begins with the session's key_prefix and ":". Before the
+	// first call, a store that implements [KeyPrefixChecker] has been told
+	// every key_prefix it serves.
 	UserRecords(ctx context.Context, user string) ([]UserRecord, error)
 }
 
@@ -388,7 +392,11 @@ func (c *sessionConf) listUser(ctx context.Context, user string) (_ []UserRecord
 	if err != nil {
 		return nil, &StoreError{Session: c.name, Type: c.typ, Op: "list", Err: err}
 	}
-	return recs, nil
+	// One store may serve several sessions (passed as "store"), each under
+	// its own key_prefix: keep this session's records only.
+	return slices.DeleteFunc(recs, func(r UserRecord) bool {
+		return !strings.HasPrefix(r.Token, c.keyPrefix+":")
+	}), nil
 }
 
 func errNoUserField(op string) error {

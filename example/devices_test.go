@@ -35,7 +35,7 @@ func (b *browser) loggedInAs() string {
 // it, signs out one of the others and then all the others; a handle of
 // bob's sent by alice's browser signs out nothing.
 func TestYourSessions(t *testing.T) {
-	srv := startApp(t, appConfig{Backend: "memory"})
+	srv := startApp(t, appConfig{})
 	a1, a2, a3, bob := newBrowser(t, srv), newBrowser(t, srv), newBrowser(t, srv), newBrowser(t, srv)
 	for _, b := range []*browser{a1, a2, a3} {
 		b.login("alice", false)

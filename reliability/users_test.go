@@ -17,6 +17,16 @@ func userApp(t *testing.T, kind string) (*app, *backend, *inspector) {
 	return a, b, b.inspect(t)
 }
 
+// hold returns the gate of a request in flight, and a release that the
+// test calls to let it go on; the release also runs when the test ends
+// early, so that a failed test does not leave the request hanging.
+func hold(t *testing.T, a *app, name string) (*gate, func()) {
+	g := a.gate(name)
+	release := sync.OnceFunc(func() { close(g.release) })
+	t.Cleanup(release)
+	return g, release
+}
+
 // whoIs returns the user a browser's next request sees, "" for none.
 func whoIs(t *testing.T, br *browser) string {
 	t.Helper()
@@ -67,7 +77,7 @@ func TestRevokeUser(t *testing.T) {
 			go func() {
 				done <- b42[0].doHeader("POST", "/naive", url.Values{"mode": {"set"}}, http.Header{"X-Gate": {gate}})
 			}()
-			g := a.gate(gate)
+			g, release := hold(t, a, gate)
 			if err := <-g.loaded; err != nil {
 				t.Fatalf("the in-flight request's read: %v", err)
 			}
@@ -78,7 +88,7 @@ func TestRevokeUser(t *testing.T) {
 			if n != 3 || err != nil {
 				t.Errorf("RevokeUser(42) = %d, %v; want 3", n, err)
 			}
-			close(g.release)
+			release()
 			if r := <-done; r.status >= 500 {
 				t.Errorf("the in-flight request answered %s", r)
 			}
@@ -134,14 +144,14 @@ func TestRevokeRacingLogin(t *testing.T) {
 			go func() {
 				done <- late.doHeader("POST", "/naive", url.Values{"mode": {"login"}, "user": {user}}, http.Header{"X-Gate": {gate}})
 			}()
-			g := a.gate(gate)
+			g, release := hold(t, a, gate)
 			if err := <-g.loaded; err != nil {
 				t.Fatalf("the login's read: %v", err)
 			}
 			if _, err := a.m.RevokeUser(t.Context(), user); err != nil {
 				t.Fatalf("RevokeUser: %v", err)
 			}
-			close(g.release)
+			release()
 			if r := <-done; r.status != http.StatusOK {
 				t.Fatalf("the login answered %s", r)
 			}
