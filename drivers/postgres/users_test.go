@@ -367,3 +367,32 @@ func TestRoundTrips(t *testing.T) {
 		t.Errorf("a login of a new browser costs %d statements, want 1", n[1])
 	}
 }
+
+// TestUserKeysTextCannotHold: user keys that the user_key column could not
+// hold as they are (not UTF-8, a NUL, longer than an index entry) are
+// indexed all the same, each under itself alone.
+func TestUserKeysTextCannotHold(t *testing.T) {
+	pool := connect(t)
+	st := newStore(t, pool, nil)
+	ctx := t.Context()
+	long := randomName("long-") + strings.Repeat("é", 3000)
+	edge := randomName("edge-") // 512 bytes are kept as they are, 513 not
+	edge += strings.Repeat("u", 512-len(edge))
+	users := []string{
+		randomName("bin-") + "\xff\xfe", randomName("nul-") + "\x00x", long, long + "x", edge, edge + "u",
+		"\x01sha256:" + randomName(""), // looks like the column's digest form
+	}
+	tokens := make([]string, len(users))
+	for i, u := range users {
+		tokens[i] = randomName("test:")
+		if _, err := st.Save(ctx, tokens[i], createFor(u, map[string][]byte{"n": fmt.Appendf(nil, "%d", i)}, time.Hour)); err != nil {
+			t.Fatalf("a login of the user key #%d (%d bytes): %v", i, len(u), err)
+		}
+	}
+	for i, u := range users {
+		got := listed(t, st, u)
+		if len(got) != 1 || got[tokens[i]]["n"] != fmt.Sprint(i) {
+			t.Errorf("UserRecords of the user key #%d (%d bytes) = %v, want its one record, n=%d", i, len(u), got, i)
+		}
+	}
+}
