@@ -49,10 +49,7 @@ WHERE token = $1 AND expiry > $2`,
 		// atomic step ($6 NULL un-indexes it).
 		writeUser: `UPDATE ` + t + ` SET data = (data - $3::text[]) || $4::jsonb, expiry = $5, user_key = $6
 WHERE token = $1 AND expiry > $2`,
-		// The partial index on user_key serves it; its rows are decoded
-		// as Load's are.
-		userRecords: `SELECT token, data, expiry FROM ` + t + ` WHERE user_key = $1 AND expiry > $2`,
-		touch:       `UPDATE ` + t + ` SET expiry = $3 WHERE token = $1 AND expiry > $2`,
+		touch: `UPDATE ` + t + ` SET expiry = $3 WHERE token = $1 AND expiry > $2`,
 		// The row goes whether or not it has expired; only a live one
 		// counts as deleted.
 		del: `DELETE FROM ` + t + ` WHERE token = $1 RETURNING expiry > $2`,
@@ -62,6 +59,9 @@ WHERE token = $1 AND expiry > $2`,
 		// kept.
 		sweep: fmt.Sprintf(`DELETE FROM %s WHERE token IN
 (SELECT token FROM %[1]s WHERE expiry <= $1 LIMIT %d FOR UPDATE SKIP LOCKED) AND expiry <= $1`, t, sweepBatch),
+		// The partial index on user_key serves it; its rows are decoded
+		// as Load's are.
+		userRecords: `SELECT token, data, expiry FROM ` + t + ` WHERE user_key = $1 AND expiry > $2`,
 	}
 }
 
