@@ -2,10 +2,12 @@ package sessionplus_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -317,5 +319,26 @@ func TestUnknownKeyHints(t *testing.T) {
 				t.Errorf("error\n  %v\nwant ErrConfig containing\n  %s", err, tc.expect)
 			}
 		})
+	}
+}
+
+// TestConfigFileJSONValues: the one parser reads JSON as encoding/json
+// does (whole numbers aside, which are ints), tabs and escapes included.
+func TestConfigFileJSONValues(t *testing.T) {
+	const file = "{\n\t\"sessions\": [\n\t\t{\"cookie_name\": \"a\",\t\"s\": \"\\u00e9\\/\\\"\\t\", \"n\": 1.5, \"i\": -3, \"e\": 1e3,\n\t\t \"yes\": \"yes\", \"b\": false, \"z\": null, \"l\": [1, \"x\", {\"k\": []}], \"<<\": \"not a merge\", \"emoji\": \"\\ud83d\\ude00\"}\n\t]\n}\n"
+	cfg, err := sessionplus.ParseConfig("s.json", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want struct{ Sessions []map[string]any }
+	if err := json.Unmarshal([]byte(file), &want); err != nil {
+		t.Fatal(err)
+	}
+	w := want.Sessions[0]
+	w["i"] = -3
+	w["l"].([]any)[0] = 1
+	got := map[string]any(cfg.Sessions[0])
+	if !reflect.DeepEqual(got, w) {
+		t.Errorf("got\n  %#v\nwant\n  %#v", got, w)
 	}
 }

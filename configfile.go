@@ -164,9 +164,7 @@ func parseConfigFile(name string, data []byte) (*fileConfig, error) {
 		if err := checkJSON(name, data); err != nil {
 			return nil, err
 		}
-		// JSON is YAML but for tabs, which JSON allows between tokens
-		// only (a tab in a string is escaped): make them spaces.
-		data = bytes.ReplaceAll(data, []byte("\t"), []byte(" "))
+		data = jsonForYAML(data)
 	case ".yaml", ".yml":
 	default:
 		return nil, &ConfigError{File: name, Msg: fmt.Sprintf("unknown configuration format %q: name the file .json, .yaml or .yml", ext)}
@@ -223,6 +221,48 @@ func checkJSON(name string, data []byte) error {
 		return e
 	}
 	return nil
+}
+
+// jsonForYAML returns valid JSON data in the YAML that yaml.v3 reads as
+// the same values, on the same lines: JSON is YAML but for tabs between
+// tokens (made spaces) and the escapes YAML lacks, \/ and surrogate pairs
+// (a string with an escape is written again as encoding/json writes it).
+func jsonForYAML(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch c {
+		case '\t':
+			out = append(out, ' ')
+			continue
+		case '"':
+		default:
+			out = append(out, c)
+			continue
+		}
+		j, escaped := i+1, false
+		for ; j < len(data) && data[j] != '"'; j++ {
+			if data[j] == '\\' {
+				escaped = true
+				j++
+			}
+		}
+		tok := data[i : j+1]
+		if escaped {
+			var s string
+			if json.Unmarshal(tok, &s) == nil {
+				var b bytes.Buffer
+				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
+				if enc.Encode(s) == nil {
+					tok = bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+				}
+			}
+		}
+		out = append(out, tok...)
+		i = j
+	}
+	return out
 }
 
 // yamlError turns "yaml: line 3: msg" into an error at line 3.
