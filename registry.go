@@ -61,6 +61,13 @@ type Driver interface {
 	// types and missing required keys with an error that names the key
 	// (DecodeOptions does all three). The root package adds the session's
 	// name and type to the error.
+	//
+	// Open must call DecodeOptions before it contacts anything and return
+	// its error: [New] first opens every driver "dry", with a context that
+	// is already done, to learn its keys and check the options of every
+	// session before it contacts any backend, and DecodeOptions ends that
+	// call. A driver that decodes its options otherwise should return at
+	// once when ctx is done; a store it returns from a dry call is closed.
 	Open(ctx context.Context, opts Options) (Store, error)
 }
 
