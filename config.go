@@ -446,65 +446,73 @@ func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logge
 		}
 	}
 
-	// The store: a live one under "store", or one the driver will open.
-	var driverKeys []string
-	switch {
-	case failed["store"] || failed["session_type"]:
-	case co.Store != nil:
-		st, ok := co.Store.(Store)
+	if !failed["store"] && !failed["session_type"] {
+		errs = append(errs, p.checkStore(i, co.Store, reg, logger)...)
+	}
+	errs = append(errs, checkClientSide(i, p)...)
+	return p, errs
+}
+
+// checkStore checks the session's store: a live one under "store", which
+// takes no driver keys, or the driver of its session_type, whose keys a
+// dry Open checks.
+func (p *plan) checkStore(i int, store any, reg *Registry, logger *slog.Logger) []*ConfigError {
+	c := p.conf
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Session: i + 1, Name: c.name, Type: c.typ, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if store != nil {
+		st, ok := store.(Store)
 		switch {
 		case !ok:
-			bad("store", "expected a sessionplus.Store, got %T", co.Store)
+			bad("store", "expected a sessionplus.Store, got %T", store)
 		case isNil(st):
-			bad("store", "got a nil %T: pass a store made by its driver's New", co.Store)
+			bad("store", "got a nil %T: pass a store made by its driver's New", store)
 		default:
 			c.store = st
 			c.client = isClientSide(st)
 		}
-		for _, k := range slices.Sorted(maps.Keys(driverOpts)) {
-			errs = append(errs, unknownKey(i, name, typ, k, commonKeys, "with a live \"store\" the session takes only the common keys"))
+		for _, k := range slices.Sorted(maps.Keys(p.driverOpts)) {
+			errs = append(errs, unknownKey(i, c.name, c.typ, k, commonKeys, "with a live \"store\" the session takes only the common keys"))
 		}
-	default:
-		d, err := reg.Lookup(c.typ)
-		if err != nil {
-			errs = append(errs, &ConfigError{Session: i + 1, Name: name, Key: "session_type",
-				Msg: strings.TrimPrefix(err.Error(), "sessionplus: "), Err: err})
-			typ = ""
-			break
+		return errs
+	}
+	d, err := reg.Lookup(c.typ)
+	if err != nil {
+		return append(errs, &ConfigError{Session: i + 1, Name: c.name, Key: "session_type",
+			Msg: strings.TrimPrefix(err.Error(), "sessionplus: "), Err: err})
+	}
+	p.driver = d
+	// The built-in cookie driver keeps the record in the cookie; what the
+	// store opened in step 3 says settles it.
+	c.client = c.typ == DefaultSessionType
+	p.driverOpts[optCookieName] = c.name
+	p.driverOpts[optSecretKeys] = p.keys
+	p.driverOpts[optLogger] = logger
+	dry := &dryRun{}
+	dryOpts := maps.Clone(p.driverOpts)
+	dryOpts[optDryRun] = dry
+	st, err := d.Open(canceled, dryOpts)
+	if st != nil && !isNil(st) {
+		closeStore(st) // a driver that opened without contacting anything
+	}
+	switch {
+	case dry.called:
+		valid := slices.Sorted(slices.Values(append(slices.Clone(commonKeys), slices.Collect(maps.Keys(dry.keys))...)))
+		for _, k := range dry.unknown {
+			errs = append(errs, unknownKey(i, c.name, c.typ, k, valid, ""))
 		}
-		p.driver = d
-		// The built-in cookie driver keeps the record in the cookie; what
-		// the store opened in step 3 says settles it.
-		c.client = c.typ == DefaultSessionType
-		driverOpts[optCookieName] = c.name
-		driverOpts[optSecretKeys] = p.keys
-		driverOpts[optLogger] = logger
-		dry := &dryRun{}
-		dryOpts := maps.Clone(driverOpts)
-		dryOpts[optDryRun] = dry
-		st, err := d.Open(canceled, dryOpts)
-		if st != nil && !isNil(st) {
-			closeStore(st) // a driver that opened without contacting anything
-		}
-		switch {
-		case dry.called:
-			driverKeys = slices.Sorted(maps.Keys(dry.keys))
-			valid := slices.Sorted(slices.Values(append(slices.Clone(commonKeys), driverKeys...)))
-			for _, k := range dry.unknown {
-				errs = append(errs, unknownKey(i, name, typ, k, valid, ""))
-			}
-			for _, ce := range dry.errs {
-				ce.Session, ce.Name, ce.Type = i+1, name, typ
-				errs = append(errs, ce)
-			}
-		case err != nil && errors.Is(err, ErrConfig):
-			ce := asConfigError(err)
-			ce.Session, ce.Name, ce.Type = i+1, name, typ
+		for _, ce := range dry.errs {
+			ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
 			errs = append(errs, ce)
 		}
+	case err != nil && errors.Is(err, ErrConfig):
+		ce := asConfigError(err)
+		ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
+		errs = append(errs, ce)
 	}
-	errs = append(errs, checkClientSide(i, p)...)
-	return p, errs
+	return errs
 }
 
 // checkClientSide checks the rules that depend on where the session keeps

@@ -19,7 +19,7 @@ type ConfigError struct {
 	Column int    // its column; 0 if unknown
 
 	Session int    // the session's position in Config.Sessions, from 1; 0 for none
-	Name    string // the session's cookie_name, if it has a valid one
+	Name    string // the session's cookie_name as given; "" if it has none
 	Type    string // the session's session_type, once known
 
 	Key string // the option at fault, such as "session_lifetime"; "" for none
