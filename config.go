@@ -499,7 +499,13 @@ func (p *plan) checkStore(i int, store any, reg *Registry, logger *slog.Logger) 
 	}
 	switch {
 	case dry.called:
-		valid := slices.Sorted(slices.Values(append(slices.Clone(commonKeys), slices.Collect(maps.Keys(dry.keys))...)))
+		valid := slices.Collect(maps.Keys(dry.keys))
+		for _, k := range commonKeys {
+			if !c.client || !slices.Contains(serverOnlyKeys, k) {
+				valid = append(valid, k)
+			}
+		}
+		slices.Sort(valid)
 		for _, k := range dry.unknown {
 			errs = append(errs, unknownKey(i, c.name, c.typ, k, valid, ""))
 		}

@@ -310,6 +310,7 @@ func TestUnknownKeyHints(t *testing.T) {
 	}{
 		{"nok, a swap of neighbours", sessionplus.Options{"cookie_name": "s", "session_type": "memory", "sesison_fields": "auto"}, `unknown key "sesison_fields" (did you mean "session_fields"?`},
 		{"nok, a driver's key", sessionplus.Options{"cookie_name": "s", "session_type": "memory", "max_session": 3}, `unknown key "max_session" (did you mean "max_sessions"?`},
+		{"nok, a secure_cookie session lists no server-side key", sessionplus.Options{"cookie_name": "s", "colour": "blue"}, `unknown key "colour" (a secure_cookie session takes: cookie_domain, cookie_httponly, cookie_max_age, cookie_name, cookie_path, cookie_samesite, cookie_secure, secret_keys, session_absolute_lifetime, session_fields, session_lifetime, session_permanent_lifetime, session_type, store)`},
 		{"nok, nothing close", sessionplus.Options{"cookie_name": "s", "session_type": "memory", "colour": "blue"}, `unknown key "colour" (a memory session takes: cookie_domain,`},
 		{"nok, a live store", sessionplus.Options{"cookie_name": "s", "store": memory.New(), "cookie_nmae": "x"}, `unknown key "cookie_nmae" (did you mean "cookie_name"? with a live "store" the session takes only the common keys: `},
 	} {
