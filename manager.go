@@ -30,9 +30,14 @@ type Manager struct {
 	telReg    metric.Registration // of the store metrics' callback; nil without one
 }
 
-// New validates cfg and opens every session's store. Every configuration
-// mistake is an error matching [ErrConfig] (or [ErrUnknownDriver]) that names
-// the session and the key; cfg and its maps are never modified.
+// New validates cfg and opens every session's store. It checks the whole
+// configuration before it contacts any backend: every mistake is a
+// *[ConfigError] that matches [ErrConfig] (and [ErrUnknownDriver] for an
+// unknown session_type) and names the session and the key, and all of them
+// come back at once, as an errors.Join in session order. Only then are the
+// backends opened; if one fails, the stores opened so far are closed (a
+// store passed in under "store" never is). cfg and its maps are never
+// modified.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
 	b, err := buildSessions(ctx, cfg)
 	if err != nil {
