@@ -352,7 +352,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 			givenFile:    "sessions.yaml",
 			givenContent: "sessions:\n  - cookie_name: a\n    cookie_path: /\n",
 			whenNew:      true,
-			expectError:  []string{`sessions.yaml:2: session "a" (secure_cookie): cookie: key "secret_keys": required`},
+			expectError:  []string{`sessions.yaml:2: session "a" (secure_cookie): key "secret_keys": required`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
