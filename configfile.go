@@ -20,6 +20,7 @@ import (
 // environment variables that the file names.
 //
 //	secret_keys_env: [SESSION_KEY, SESSION_KEY_OLD]   # newest first
+//	user_field: user_id                               # Config.UserField
 //	sessions:
 //	  - cookie_name: csrf
 //	    session_fields: [csrf_token]
@@ -35,13 +36,14 @@ import (
 const (
 	fileKeySecretKeysEnv = "secret_keys_env"
 	fileKeySessions      = "sessions"
+	fileKeyUserField     = "user_field"
 )
 
 // LoadConfigFile reads the configuration of the sessions from a JSON
 // (.json) or YAML (.yaml, .yml) file and returns the [Config] it describes:
 // Sessions and SecretKeys; Logger and Registry are left for the caller.
 //
-// The file holds one object with two keys:
+// The file holds one object with these keys:
 //
 //   - sessions (required): the list of sessions, each an object with the
 //     keys of an [Options] map (cookie_name, session_type, session_fields,
@@ -53,6 +55,8 @@ const (
 //     older keys kept while cookies signed with them expire, may be unset or
 //     empty and are then skipped. The keys themselves never go in the file:
 //     a secret_keys key is an error.
+//   - user_field: the field that identifies the logged-in user
+//     ([Config.UserField]), a string.
 //
 // A session can name its own keys with secret_keys_env, and take any other
 // key's value from an environment variable with KEY_env: url_env: REDIS_URL
@@ -112,6 +116,13 @@ func NewFromFile(ctx context.Context, path string, cfg Config) (*Manager, error)
 		}
 		cfg.SecretKeys = fc.cfg.SecretKeys
 	}
+	if fc.cfg.UserField != "" {
+		if cfg.UserField != "" && cfg.UserField != fc.cfg.UserField {
+			return nil, &ConfigError{File: fc.name, Line: fc.userPos.line, Column: fc.userPos.col, Key: fileKeyUserField,
+				Msg: fmt.Sprintf("the file's user_field %q and cfg.UserField %q differ; give it in one place", fc.cfg.UserField, cfg.UserField)}
+		}
+		cfg.UserField = fc.cfg.UserField
+	}
 	cfg.Sessions = fc.cfg.Sessions
 	m, err := New(ctx, cfg)
 	if err != nil {
@@ -126,6 +137,7 @@ type fileConfig struct {
 	name     string
 	cfg      Config
 	keysPos  pos // of the top-level secret_keys_env
+	userPos  pos // of the top-level user_field
 	sessions []fileSession
 }
 
@@ -487,8 +499,21 @@ func (w *walker) config(root *yaml.Node) (*fileConfig, error) {
 			if list, err = w.resolve(p.value, 1); err != nil {
 				return nil, err
 			}
+		case fileKeyUserField:
+			fc.userPos = pos{p.at.Line, p.at.Column}
+			v, err := w.plain(p.value, 1)
+			if err != nil {
+				return nil, err
+			}
+			field, ok := v.(string)
+			if !ok || field == "" {
+				e := w.errorf(p.value, "expected the name of the field that identifies the logged-in user, got %s", w.describe(p.value))
+				e.Key = p.key
+				return nil, e
+			}
+			fc.cfg.UserField = field
 		default:
-			return nil, w.errorf(p.at, "unknown top-level key %q (known keys: %s, %s)", p.key, fileKeySecretKeysEnv, fileKeySessions)
+			return nil, w.errorf(p.at, "unknown top-level key %q (known keys: %s, %s, %s)", p.key, fileKeySecretKeysEnv, fileKeySessions, fileKeyUserField)
 		}
 	}
 	switch {

@@ -497,3 +497,30 @@ func TestLoadConfigFileOlderKeyUnset(t *testing.T) {
 		t.Errorf("a short older key: %v, want an error naming it", err)
 	}
 }
+
+// TestConfigFileUserField: user_field at the top of a file is
+// Config.UserField; a value that is not a field name, or one that differs
+// from cfg.UserField, is an error naming the line.
+func TestConfigFileUserField(t *testing.T) {
+	setFileEnv(t)
+	path := writeFile(t, "users.yaml", "secret_keys_env: [SP_TEST_KEY]\nuser_field: user_id\nsessions:\n  - cookie_name: s\n    session_type: memory\n")
+	cfg, err := sessionplus.LoadConfigFile(path)
+	if err != nil || cfg.UserField != "user_id" {
+		t.Fatalf("LoadConfigFile: UserField %q, %v; want user_id", cfg.UserField, err)
+	}
+	m, err := sessionplus.NewFromFile(context.Background(), path, sessionplus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if list, err := m.UserSessions(context.Background(), "42"); err != nil || len(list) != 0 {
+		t.Errorf("UserSessions of a Manager from a file with user_field = %v, %v; want none and no error", list, err)
+	}
+	if _, err := sessionplus.NewFromFile(context.Background(), path, sessionplus.Config{UserField: "uid"}); err == nil || !strings.Contains(err.Error(), "users.yaml:2:") {
+		t.Errorf("user_field in the file and another cfg.UserField: %v; want an error at users.yaml:2", err)
+	}
+	bad := writeFile(t, "bad.yaml", "user_field: [a]\nsessions:\n  - cookie_name: s\n    session_type: memory\n")
+	if _, err := sessionplus.LoadConfigFile(bad); !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), "bad.yaml:1:") {
+		t.Errorf("user_field: [a]: %v; want a configuration error at bad.yaml:1", err)
+	}
+}
