@@ -38,6 +38,9 @@ func docID(token string) (string, bool) {
 	return id, true
 }
 
+// tokenOf returns the token of the document id id, the inverse of docID.
+func tokenOf(id string) string { return unescape(id) }
+
 // encodeField returns the key under which the field name is stored in the
 // data map.
 func encodeField(name string) string {
@@ -53,6 +56,12 @@ func decodeField(key string) string {
 	if key == "%" {
 		return ""
 	}
+	return unescape(key)
+}
+
+// unescape undoes escape. A string that is not a valid escaped form
+// (written by something else) is returned as it is.
+func unescape(key string) string {
 	if !strings.Contains(key, "%") {
 		return key
 	}
