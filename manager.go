@@ -77,21 +77,6 @@ func (m *Manager) indexUsers(ctx context.Context) {
 	}
 }
 
-// NewOrUse returns m when it is not nil, after checking that cfg does not
-// also configure sessions (Sessions, SecretKeys, Registry, UserField and the
-// telemetry providers configure a Manager, so they must then be empty); otherwise it returns New(ctx, cfg).
-// Middleware adapters whose Config takes either a built Manager or the
-// sessions use it, so that the rule lives in one place.
-func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
-	if m == nil {
-		return New(ctx, cfg)
-	}
-	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil || cfg.UserField != "" || cfg.TracerProvider != nil || cfg.MeterProvider != nil {
-		return nil, ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys, Registry, UserField, TracerProvider and MeterProvider must be empty (they configure the Manager)")
-	}
-	return m, nil
-}
-
 // Close closes the stores that drivers opened for the manager (those that
 // implement io.Closer); clients the caller passed in stay open.
 func (m *Manager) Close() error {
@@ -106,22 +91,6 @@ func (m *Manager) Close() error {
 
 // Logger returns the manager's logger.
 func (m *Manager) Logger() *slog.Logger { return m.logger }
-
-// SessionInfo describes one configured session.
-type SessionInfo struct {
-	Name       string // cookie_name
-	Type       string // session_type
-	ClientSide bool   // the data travels in the cookie itself
-}
-
-// Sessions describes the configured sessions, in config order.
-func (m *Manager) Sessions() []SessionInfo {
-	out := make([]SessionInfo, len(m.confs))
-	for i, c := range m.confs {
-		out[i] = SessionInfo{Name: c.name, Type: c.typ, ClientSide: c.client}
-	}
-	return out
-}
 
 // Begin returns the session of one request. Nothing is read yet: a session
 // is read from its backend at most once, when the handler first touches one
