@@ -69,7 +69,11 @@
 // keep-alive since the record was last written: the last of them is the
 // record's expiry. The item thus grows by 8 bytes per keep-alive (the root
 // package sends at most one per tenth of the session's lifetime) until the
-// next write of fields rewrites it.
+// next write of fields rewrites it. A record indexed under a user also
+// holds, ahead of it, the user and the deadline of its index entry (see
+// Users' sessions); the index items themselves are under key_prefix,
+// ":u:" and 40 characters of a hash of the user, which no session key can
+// be.
 //
 // # Expiry
 //
@@ -90,25 +94,26 @@
 //
 // # Keep-alives
 //
-// A keep-alive ([sessionplus.Touch]) does not read the record: it appends
-// the new expiry to the item (memcached's append) and touches the item with
-// the new expiration, two round trips. Both commands need the item to be
+// A keep-alive ([sessionplus.Touch]) does not rewrite the record: it reads
+// the item and touches it with the new expiration in one command
+// (memcached's gat, get and touch), then appends the new expiry to the item
+// (memcached's append), two round trips. Both commands need the item to be
 // there, so a keep-alive never creates one: a keep-alive of a missing item,
 // or of one deleted while it runs, returns an error wrapping
 // [sessionplus.ErrNotFound]. As memcached has dropped an item by the time
-// its record expires, an append that finds the item finds a live record: a
-// keep-alive can never revive an expired session. A keep-alive racing a
-// write of the same session may leave the record with the earlier of their
-// two expiries.
+// its record expires, the gat finds a live record if it finds one (and a
+// keep-alive checks the record's expiry too): a keep-alive can never revive
+// an expired session. The record read tells the keep-alive whether it must
+// move the record's index entry first (see Users' sessions); it does not
+// append to an item that is not this driver's. A keep-alive racing a write
+// of the same session may leave the record with the earlier of their two
+// expiries.
 //
 // memcached refuses an append with the same NOT_STORED both when there is
 // no item and when the item would outgrow the server's size limit. The
 // keep-alive then reads the item with gets: a miss is a record that is gone
 // ([sessionplus.ErrNotFound]); a live record is rewritten with cas as a
 // field-level write of no fields would, which drops the appended expiries.
-// A keep-alive does not read the record, so it cannot tell an item that
-// another program wrote under the key from a session; such an item stays no
-// session after it.
 //
 // # Field-level writes
 //
@@ -152,13 +157,81 @@
 // background until it is done or the client's own Timeout cuts it off
 // (the store's timeout for the client built from servers; whatever the
 // application set, 500ms by default, for a client passed in), and its
-// result is dropped. The operation takes no further step: a field-level
-// write checks its context before its cas, and the waits between CAS
-// retries end with it; only a keep-alive that has appended still sends its
-// touch, so that the item does not expire before its record. A write that
-// timed out may thus still land. A client passed in with a Timeout longer
+// result is dropped. The operation takes no further step: a save checks
+// its context before each write (of an index item, of the record), and the
+// waits between CAS retries end with it. A keep-alive whose gat touched the
+// item but which stopped before its append leaves the item outliving its
+// record, which every read checks. A write that timed out may thus still
+// land. A client passed in with a Timeout longer
 // than the store's keeps such goroutines, one per operation that timed
 // out, for that long.
+//
+// # Users' sessions (UserIndex)
+//
+// The store implements [sessionplus.UserIndex], so that
+// [sessionplus.Manager.UserSessions], [sessionplus.Manager.RevokeUser] and
+// the like work with Config.UserField. memcached cannot list keys, so the
+// store keeps one index item per user (and key_prefix), listing the
+// storage key of each of the user's records with a deadline. A record of a
+// user keeps the user and its entry's deadline in its own item, and its
+// expiry never passes that deadline: a save that would move it past first
+// writes a later deadline to the index. The deadline is the record's
+// expiry plus its lifetime once more (at least 5 seconds), so that
+// keep-alives move the entry about once per session lifetime, not at each
+// keep-alive.
+//
+// The index item is updated with gets and cas (add when there is none),
+// retried with short random waits when concurrent logins of the user
+// change it in between (up to 64 attempts, then an error saying so). It is
+// always written before the record: a save whose index update fails stores
+// nothing (a keep-alive leaves the record's expiry as it was), so no record
+// of a user is ever stored where the user's index does not list it. Every
+// update drops the entries whose deadline has passed, and the item expires
+// with its last entry, so it holds at most the user's records of about the
+// last two lifetimes. A log-out, a Delete, or a record moved to another
+// user leaves its entry behind, which a listing skips and drops once no
+// save that wrote it can still be under way (a minute past the store's
+// timeout). A login whose index item would outgrow max_item_size first
+// checks which records are still there (one get of all of them) and drops
+// the rest; if the user's live sessions still do not fit (about 15,000 of
+// them with 1 MiB items), the login fails with an error wrapping
+// [ErrTooLarge].
+//
+// [Store.UserRecords] reads the index items (one get), then the records
+// they list (one get of all of them), and returns those that are live and
+// still the user's: it never lists a record that is gone. It looks under
+// every key_prefix the store knows: those of [Store.CheckKeyPrefix], which
+// the root package calls at startup, and those of the records it indexed.
+// A store that knows none returns an error.
+//
+// Cost, in round trips: a Load, a Delete, a Write that keeps the user and a
+// keep-alive cost what they cost without the index (a Delete leaves the
+// entry, see above). A login costs two more, the gets and the cas (or add)
+// of the index item: a Create with a user takes 3 instead of 1, a Write
+// that sets a user 4 instead of 2. A log-out (a Write setting no user) takes
+// no more. A keep-alive that passes its entry's deadline, about once per
+// session lifetime, takes 5 instead of 2: the gat, then the gets of the
+// record, the gets and cas of the index and the cas of the record. A
+// listing takes 2, and a third when it drops entries.
+//
+// Limitations. memcached is a cache: under memory pressure it evicts items
+// it has not used lately, index items as well as records. An evicted
+// record is a session that ended (its browser starts a new one; its entry
+// is skipped). An evicted index item loses the entries of its user's
+// sessions: until those sessions' next login or expired entry, UserSessions
+// does not show them and RevokeUser cannot end them. Size memcached so
+// that it never evicts (watch the evictions counter of memcached's stats),
+// keep the sessions on servers of their own rather than sharing them with a
+// cache, or run memcached with -M, which refuses new items with an error
+// when memory is full rather than evicting: logins then fail, visibly,
+// instead of leaving sessions unlisted. A server that is down makes the
+// logins and listings of the users whose index items it holds fail with an
+// error (each index item is on the server gomemcache picks for its key,
+// often not the one of the records). Two stores on the same servers under
+// the same key_prefix share their indexes. A record written before the
+// user index was in use (by an earlier version of this driver, or without
+// Config.UserField) is indexed at its next login, not before; and an
+// earlier version of this driver reads a record of a user as no session.
 //
 // # Several servers
 //

@@ -3,6 +3,8 @@ package memcache
 import (
 	"bytes"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,19 +54,22 @@ func TestExpiration(t *testing.T) {
 func TestItemEncoding(t *testing.T) {
 	expiry := time.Unix(1_780_000_000, 0)
 	rec := sessionplus.Record{Values: map[string][]byte{"a": []byte("1"), "empty": {}, "bin": {0, 0xff}}, Expiry: expiry}
-	b := encodeItem(rec)
-	got, err := decodeItem(b)
+	b := encodeItem(rec, owner{})
+	got, o, err := decodeItem(b)
 	if err != nil {
 		t.Fatalf("decodeItem: %v", err)
 	}
 	if !got.Expiry.Equal(expiry) || len(got.Values) != 3 || !bytes.Equal(got.Values["bin"], []byte{0, 0xff}) {
 		t.Fatalf("decodeItem = %+v, want %+v", got, rec)
 	}
+	if o != (owner{}) {
+		t.Errorf("decodeItem of a record of no user = owner %+v, want none", o)
+	}
 
 	// Keep-alives append their expiries; the last one wins.
 	later, latest := expiry.Add(time.Hour), expiry.Add(30*time.Minute)
 	b = append(append(b, trailer(later)...), trailer(latest)...)
-	got, err = decodeItem(b)
+	got, _, err = decodeItem(b)
 	if err != nil {
 		t.Fatalf("decodeItem with trailers: %v", err)
 	}
@@ -77,13 +82,13 @@ func TestItemEncoding(t *testing.T) {
 
 	for name, bad := range map[string][]byte{
 		"empty":            {},
-		"other version":    append([]byte{2}, b[1:]...),
+		"other version":    append([]byte{3}, b[1:]...),
 		"cut record":       b[:5],
 		"partial trailer":  b[:len(b)-3],
 		"length too large": {itemVersion, 0xff, 0xff, 0x03, 1},
 		"plain text":       []byte("hello"),
 	} {
-		if _, err := decodeItem(bad); err == nil {
+		if _, _, err := decodeItem(bad); err == nil {
 			t.Errorf("decodeItem(%s) succeeded, want an error", name)
 		}
 	}
@@ -105,5 +110,84 @@ func TestValidKey(t *testing.T) {
 		if got := validKey(key); got != want {
 			t.Errorf("validKey(%q) = %v, want %v", key, got, want)
 		}
+	}
+}
+
+func TestUserItemEncoding(t *testing.T) {
+	expiry := time.Unix(1_780_000_000, 0)
+	rec := sessionplus.Record{Values: map[string][]byte{"user_id": []byte(`"alice"`), "\x00meta": []byte("s1")}, Expiry: expiry}
+	want := owner{user: "alice ü", deadline: expiry.Add(time.Hour)}
+	b := encodeItem(rec, want)
+	b = append(b, trailer(expiry.Add(time.Minute))...)
+	got, o, err := decodeItem(b)
+	if err != nil {
+		t.Fatalf("decodeItem: %v", err)
+	}
+	if o != want || !got.Expiry.Equal(expiry.Add(time.Minute)) || string(got.Values["user_id"]) != `"alice"` {
+		t.Errorf("decodeItem = %+v of %+v, want the record of %+v with the trailer's expiry", got, o, want)
+	}
+	for name, bad := range map[string][]byte{
+		"empty user":     {userItemVersion, 0},
+		"cut user":       b[:4],
+		"cut deadline":   b[:1+1+len(want.user)+4],
+		"user too large": {userItemVersion, 0xff, 0x01, 'a'},
+	} {
+		if _, _, err := decodeItem(bad); err == nil {
+			t.Errorf("decodeItem(%s) succeeded, want an error", name)
+		}
+	}
+}
+
+func TestIndexEncoding(t *testing.T) {
+	entries := []entry{{"p:abc", 1_780_000_000, 1_779_000_000}, {"p:" + strings.Repeat("x", 200), 1, 2}}
+	b := encodeIndex(entries)
+	got, err := decodeIndex(b)
+	if err != nil || !slices.Equal(got, entries) {
+		t.Fatalf("decodeIndex(encodeIndex(%v)) = %v, %v", entries, got, err)
+	}
+	if got, err := decodeIndex(encodeIndex(nil)); err != nil || len(got) != 0 {
+		t.Errorf("decodeIndex of an empty index = %v, %v; want none", got, err)
+	}
+	for name, bad := range map[string][]byte{
+		"empty":         {},
+		"other version": append([]byte{9}, b[1:]...),
+		"cut entry":     b[:len(b)-3],
+		"empty token":   {indexVersion, 0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8},
+	} {
+		if _, err := decodeIndex(bad); err == nil {
+			t.Errorf("decodeIndex(%s) succeeded, want an error", name)
+		}
+	}
+}
+
+func TestIndexKey(t *testing.T) {
+	prefix := strings.Repeat("p", 206) // the longest key_prefix CheckKeyPrefix takes
+	for _, user := range []string{"42", "a b", strings.Repeat("ü", 300), "\x00\n"} {
+		k := indexKey(prefix, user)
+		if !validKey(k) || len(k) != len(prefix)+43 {
+			t.Errorf("indexKey(%d bytes, %q) = %d bytes, valid %v; want a valid key of %d bytes", len(prefix), user, len(k), validKey(k), len(prefix)+43)
+		}
+	}
+	if indexKey("p", "42") == indexKey("p", "4") || indexKey("p", "42") == indexKey("q", "42") {
+		t.Error("indexKey gives two users, or two prefixes, one key")
+	}
+	if got := prefixOf("a:b:" + strings.Repeat("x", 43)); got != "a:b" {
+		t.Errorf("prefixOf = %q, want a:b", got)
+	}
+}
+
+func TestEntryDeadline(t *testing.T) {
+	now := time.Unix(1_780_000_000, 0)
+	if got, want := entryDeadline(now.Add(time.Hour), now), now.Add(2*time.Hour+time.Second); !got.Equal(want) {
+		t.Errorf("entryDeadline of an expiry an hour away = %v, want %v (the lifetime again as slack)", got, want)
+	}
+	if got := entryDeadline(now.Add(time.Second), now); got.Before(now.Add(time.Second + entrySlackMin)) {
+		t.Errorf("entryDeadline of an expiry a second away = %v, want at least %v later", got, entrySlackMin)
+	}
+	if exp := indexExpiration(now.Add(time.Hour), now); exp < 3600 || exp > 3602 {
+		t.Errorf("indexExpiration an hour away = %d, want about 3600 seconds, rounded up", exp)
+	}
+	if exp := indexExpiration(now.Add(40*24*time.Hour), now); int64(exp) <= now.Add(40*24*time.Hour).Unix() {
+		t.Errorf("indexExpiration 40 days away = %d, want an absolute time after the deadline", exp)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	gomemcache "github.com/bradfitz/gomemcache/memcache"
@@ -211,8 +212,9 @@ type Store struct {
 	maxItemSize int
 	casRetries  int
 	timeout     time.Duration
-	timedOut    error // the cause of a context ended by the timeout
-	ownsClient  bool  // built by Open from servers: Close closes it
+	timedOut    error    // the cause of a context ended by the timeout
+	ownsClient  bool     // built by Open from servers: Close closes it
+	prefixes    sync.Map // the key prefixes of the user indexes (see UserRecords)
 }
 
 var _ sessionplus.Store = (*Store)(nil)
@@ -301,6 +303,7 @@ func (s *Store) CheckKeyPrefix(prefix string) error {
 	if prefix == "" || !validKey(prefix) {
 		return sessionplus.ConfigErrorf(`memcache: key "key_prefix": %q is empty or holds spaces or control characters, which memcached keys cannot`, prefix)
 	}
+	s.remember(prefix)
 	return nil
 }
 
@@ -356,7 +359,7 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 		if err != nil {
 			return &opError{"get", err}
 		}
-		if rec, err = decodeItem(it.Value); err != nil {
+		if rec, _, err = decodeItem(it.Value); err != nil {
 			return errMalformed
 		}
 		return nil
@@ -374,13 +377,18 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 //   - a Write reads the item with gets, applies u to its record and writes
 //     it back with cas, retrying up to the CASRetries of [Options] times
 //     when a concurrent write came in between;
-//   - a Touch appends the new expiry to the item and touches it, without
-//     reading it.
+//   - a Touch reads and touches the item with gat, and appends the new
+//     expiry to it, without rewriting it.
 //
-// A Write or a Touch never creates an item: if there is none (or, for a
-// Write, its record has expired or is not in this driver's format), or it
-// is deleted while they run, they return an error wrapping
-// [sessionplus.ErrNotFound].
+// A Create with a user, a Write that changes the record's user, and a
+// Write or Touch that moves the expiry past the deadline of the record's
+// index entry first update the user's index item (see the package
+// documentation, Users' sessions).
+//
+// A Write or a Touch never creates an item: if there is none (or its
+// record has expired or is not in this driver's format), or it is deleted
+// while they run, they return an error wrapping [sessionplus.ErrNotFound],
+// and index nothing.
 //
 // A record whose expiry is within a few seconds is deleted rather than
 // stored (see the package documentation). A record that does not fit in
@@ -389,10 +397,9 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 // Save returns when ctx, bounded by the store's timeout, ends, with an
 // error that is errors.Is context.DeadlineExceeded (or context.Canceled).
 // gomemcache takes no context: a round trip under way then goes on in the
-// background until the client's Timeout; a Write checks ctx before its cas
-// and between CAS retries, and takes no further step; a Touch that has
-// appended still sends its touch, so the item is not left expiring before
-// its record.
+// background until the client's Timeout; a save checks ctx before each
+// write (of the index, of the record) and between CAS retries, and takes
+// no further step.
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
 	if !validKey(token) {
 		return "", badKeyError(token)
@@ -400,7 +407,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	var op func(ctx context.Context) error
 	switch u.Kind {
 	case sessionplus.Create:
-		op = func(context.Context) error { return s.create(token, u) }
+		op = func(ctx context.Context) error { return s.create(ctx, token, u) }
 	case sessionplus.Write:
 		op = func(ctx context.Context) error { return s.write(ctx, token, u) }
 	case sessionplus.Touch:
@@ -418,9 +425,12 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	return token, nil
 }
 
-// create sets the item to the record of u.
-func (s *Store) create(key string, u sessionplus.Update) error {
-	exp, ok := expiration(u.Expiry, time.Now())
+// create sets the item to the record of u. A record of a user is listed in
+// the user's index first (see indexUnder), so that it is never stored
+// without its entry.
+func (s *Store) create(ctx context.Context, key string, u sessionplus.Update) error {
+	now := time.Now()
+	exp, ok := expiration(u.Expiry, now)
 	if !ok {
 		// The record ends within the margin: store nothing, and drop
 		// whatever was stored under key.
@@ -429,9 +439,21 @@ func (s *Store) create(key string, u sessionplus.Update) error {
 		}
 		return nil
 	}
-	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry})
+	var o owner
+	if u.User != "" {
+		o = owner{user: u.User, deadline: entryDeadline(u.Expiry, now)}
+	}
+	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry}, o)
 	if err := s.checkSize(key, value); err != nil {
 		return err
+	}
+	if o.user != "" {
+		if err := s.indexUnder(ctx, o.user, key, o.deadline); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	if err := s.client.Set(&gomemcache.Item{Key: key, Value: value, Expiration: exp}); err != nil {
 		return s.writeError("set", err, key, value)
@@ -439,45 +461,66 @@ func (s *Store) create(key string, u sessionplus.Update) error {
 	return nil
 }
 
-// touch moves the expiry of the record under key without reading it: it
-// appends the new expiry to the item, then touches the item with it. Both
-// commands need the item to be there, so neither creates it; and memcached
-// has dropped an item by the time its record expires (see expiration), so
-// an item they find holds a live record.
+// touch moves the expiry of the record under key without rewriting it: it
+// reads and touches the item with gat (get and touch), then appends the
+// new expiry to it. Both commands need the item to be there, so neither
+// creates it; and memcached has dropped an item by the time its record
+// expires (see expiration), so an item they find holds a live record (gat
+// also shows it). The record read tells whether the index entry of its
+// user must move first: then the record is rewritten as a field-level
+// write of no fields would.
 func (s *Store) touch(ctx context.Context, key string, expiry time.Time) error {
-	exp, ok := expiration(expiry, time.Now())
+	now := time.Now()
+	exp, ok := expiration(expiry, now)
 	if !ok {
 		// The record ends within the margin: drop the item, if there is one.
 		return s.remove(key)
 	}
-	err := s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
+	it, err := s.client.GetAndTouch(key, exp)
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return sessionplus.ErrNotFound
+	}
+	if err != nil {
+		return &opError{"gat", err}
+	}
+	rec, o, err := decodeItem(it.Value)
+	if err != nil {
+		return errMalformed // not this driver's: left as it is
+	}
+	if !now.Before(rec.Expiry) {
+		return errExpired
+	}
+	touched := sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}
+	if o.user != "" && expiry.After(o.deadline) {
+		return s.write(ctx, key, touched)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err = s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
 	if errors.Is(err, gomemcache.ErrNotStored) {
-		// memcached answers NOT_STORED both when there is no item and when
-		// the trailer would push the item past the server's size limit.
-		// A gets tells them apart: a miss is the record gone; an item too
-		// full to grow is rewritten without its trailers, with cas, which
-		// never creates it either.
-		return s.write(ctx, key, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry})
+		// memcached answers NOT_STORED both when there is no item (it was
+		// deleted since the gat) and when the trailer would push the item
+		// past the server's size limit. A gets tells them apart: a miss is
+		// the record gone; an item too full to grow is rewritten without
+		// its trailers, with cas, which never creates it either.
+		return s.write(ctx, key, touched)
 	}
 	if err != nil {
 		return &opError{"append", err}
 	}
-	err = s.client.Touch(key, exp)
-	if errors.Is(err, gomemcache.ErrCacheMiss) {
-		return sessionplus.ErrNotFound // deleted or dropped since the append
-	}
-	if err != nil {
-		return &opError{"touch", err}
-	}
 	return nil
 }
 
-// write applies the fields of u (none for a Touch) and its expiry to the
-// live record under key: it reads the item with gets and writes it back
-// with cas, retrying when a concurrent write changed the item in between.
-// It never creates the item: without a live record it returns an error
-// wrapping sessionplus.ErrNotFound.
+// write applies the fields of u (none for a Touch), its expiry and its
+// user to the live record under key: it reads the item with gets and
+// writes it back with cas, retrying when a concurrent write changed the
+// item in between. It never creates the item: without a live record it
+// returns an error wrapping sessionplus.ErrNotFound. Where the record's
+// user changes, or its expiry passes the deadline of its index entry, the
+// entry is written first (see indexUnder).
 func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) error {
+	var indexed owner // the entry this write has put in an index
 	for attempt := 0; ; attempt++ {
 		it, err := s.client.Get(key) // a gets: it carries the CAS id
 		if errors.Is(err, gomemcache.ErrCacheMiss) {
@@ -487,7 +530,7 @@ func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) err
 			return &opError{"get", err}
 		}
 		now := time.Now()
-		rec, err := decodeItem(it.Value)
+		rec, o, err := decodeItem(it.Value)
 		if err != nil {
 			return errMalformed // not this driver's: left as it is
 		}
@@ -509,9 +552,28 @@ func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) err
 		for name, v := range u.Set {
 			values[name] = v
 		}
-		value := encodeItem(sessionplus.Record{Values: values, Expiry: u.Expiry})
+		if u.SetUser && u.User != o.user {
+			o = owner{user: u.User}
+		}
+		if o.user == indexed.user && indexed.deadline.After(o.deadline) {
+			o.deadline = indexed.deadline
+		}
+		move := o.user != "" && u.Expiry.After(o.deadline)
+		if move {
+			o.deadline = entryDeadline(u.Expiry, now)
+		}
+		value := encodeItem(sessionplus.Record{Values: values, Expiry: u.Expiry}, o)
 		if err := s.checkSize(key, value); err != nil {
 			return err
+		}
+		if move {
+			if err := s.indexUnder(ctx, o.user, key, o.deadline); err != nil {
+				return err
+			}
+			indexed = o
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		err = s.client.CompareAndSwap(&gomemcache.Item{Key: key, Value: value, Expiration: exp, CasID: it.CasID})
 		switch {
