@@ -164,16 +164,10 @@ func TestRevokeRacingLogin(t *testing.T) {
 			all := []*browser{late}
 			var mu sync.Mutex
 			var wg sync.WaitGroup
-			stop := make(chan struct{})
 			revoked := 0
 			var revokeWG sync.WaitGroup
 			revokeWG.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
+				for range rounds {
 					n, err := a.m.RevokeUser(context.Background(), user)
 					if err != nil {
 						t.Errorf("RevokeUser during logins: %v", err)
@@ -199,7 +193,6 @@ func TestRevokeRacingLogin(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			close(stop)
 			revokeWG.Wait()
 
 			in := 0
