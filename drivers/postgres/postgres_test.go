@@ -127,15 +127,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), postgres.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), postgres.Name)
-	}
-	if postgres.Name != "postgres" {
-		t.Errorf("Name = %q, want \"postgres\"", postgres.Name)
-	}
-}
-
 // withUser returns the URL u with the user info and database replaced.
 func withUser(t *testing.T, u string, user *url.Userinfo, db string) string {
 	t.Helper()
