@@ -140,7 +140,8 @@
 //
 // The store implements [sessionplus.UserIndex] (see Config.UserField): a
 // record of a logged-in user carries the user in the document's top-level
-// field "user" (a string; bytes for a user key that is not valid UTF-8),
+// field "user" (the user key; "\x01sha256:" and its digest for a key that
+// is not valid UTF-8 or over 512 bytes, as a query takes at most 1500),
 // next to data and expires_at, so session fields (under data) can never
 // be mistaken for it. The write that saves the record sets it: a Create's
 // Set writes or drops it, a Write that changes the user updates or deletes

@@ -2,6 +2,8 @@ package firestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math"
@@ -463,15 +465,24 @@ func newDoc(u sessionplus.Update) map[string]any {
 	return doc
 }
 
-// userValue is how a user key is stored in the user field: a string, or
-// bytes for a key that is not valid UTF-8 (which a Firestore string
-// cannot hold).
-func userValue(user string) any {
-	if utf8.ValidString(user) {
+// userValue is how a user key is stored in the user field: the key
+// itself, or "\x01sha256:" and the base64url of its SHA-256 for a key that
+// a Firestore query cannot take as it is (not valid UTF-8, or over
+// maxUserBytes: Firestore indexes at most 1500 bytes of a value), and for
+// a key that begins with that prefix, so that no two keys are stored
+// alike.
+func userValue(user string) string {
+	if utf8.ValidString(user) && len(user) <= maxUserBytes && !strings.HasPrefix(user, userDigestPrefix) {
 		return user
 	}
-	return []byte(user)
+	sum := sha256.Sum256([]byte(user))
+	return userDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+const (
+	maxUserBytes     = 512
+	userDigestPrefix = "\x01sha256:"
+)
 
 // fieldUpdates returns the updates of a Write: one field path per field
 // set or deleted, the user with SetUser, and the expiry (only the expiry

@@ -10,7 +10,7 @@ import (
 // TestUserField: the user is the document's own field "user", set by a
 // login's write and deleted by a log-out's; a session field named "user"
 // stays in data and is never taken for it; a user key that is not valid
-// UTF-8 is stored as bytes and still found.
+// UTF-8 or too long for a query is stored as its digest and still found.
 func TestUserField(t *testing.T) {
 	c := newClient(t)
 	st, coll := newStore(t, c)
