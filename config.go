@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"reflect"
@@ -197,19 +198,6 @@ var commonKeys = structKeys(&commonOptions{})
 // serverOnlyKeys apply only to server-side sessions.
 var serverOnlyKeys = []string{"key_prefix", "use_signer", "hash_ids", "token_header"}
 
-// configError is a configuration error; it matches ErrConfig.
-type configError struct{ msg string }
-
-func (e *configError) Error() string        { return e.msg }
-func (e *configError) Is(target error) bool { return target == ErrConfig }
-
-// ConfigErrorf formats a configuration error that matches [ErrConfig], for
-// drivers that check their options beyond [DecodeOptions], such as
-// ConfigErrorf(`key "url": %v`, err).
-func ConfigErrorf(format string, args ...any) error {
-	return &configError{msg: fmt.Sprintf(format, args...)}
-}
-
 // sessionLabel names a session in errors: its cookie name, or its position
 // when it has none.
 func sessionLabel(i int, name string) string {
@@ -219,11 +207,42 @@ func sessionLabel(i int, name string) string {
 	return "session " + quote(name)
 }
 
-// buildSessions validates cfg and opens every session's store. On error,
-// the stores opened so far are closed.
-func buildSessions(ctx context.Context, cfg Config) ([]*sessionConf, router, error) {
+// Building the sessions takes three steps, so that every mistake in the
+// configuration is reported, all at once, before any backend is contacted:
+//
+//  1. parseSession checks each session on its own: every common key, and
+//     the driver's keys through a dry Open (see [DecodeOptions]);
+//  2. checkAcross checks the rules between sessions: cookie names, "auto",
+//     Config.UserField;
+//  3. openStores opens the backends, only if there was no mistake.
+
+// plan is one session after step 1: its configuration, and what opening
+// its store takes.
+type plan struct {
+	conf       *sessionConf
+	opts       Options  // the caller's map, never modified
+	driver     Driver   // nil with a live store
+	driverOpts Options  // the driver's keys, with the root package's
+	keys       [][]byte // the session's secret keys
+	useSigner  bool
+	keysFailed bool // secret_keys was given but is wrong, already reported
+	fieldsOK   bool // session_fields parsed
+}
+
+// built is the outcome of buildSessions.
+type built struct {
+	confs     []*sessionConf
+	router    router
+	userField string
+	userOwner int // the first session that owns userField
+}
+
+// buildSessions validates cfg and opens every session's store. Its error
+// is a *ConfigError, or an errors.Join of every mistake found, in session
+// order; it then has opened nothing, or closed what it opened.
+func buildSessions(ctx context.Context, cfg Config) (built, error) {
 	if len(cfg.Sessions) == 0 {
-		return nil, router{}, &configError{"sessionplus: no sessions configured: Sessions is empty"}
+		return built{}, &ConfigError{Msg: "sessionplus: no sessions configured: Sessions is empty"}
 	}
 	reg := cfg.Registry
 	if reg == nil {
@@ -233,68 +252,99 @@ func buildSessions(ctx context.Context, cfg Config) ([]*sessionConf, router, err
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var errs []*ConfigError
 	if err := checkSecretKeys("SecretKeys", cfg.SecretKeys); err != nil {
-		return nil, router{}, &configError{"sessionplus: " + err.Error()}
+		errs = append(errs, &ConfigError{Msg: "sessionplus: " + err.Error()})
 	}
-	var (
-		confs []*sessionConf
-		specs []fieldSpec
-		auto  = -1
-	)
-	fail := func(err error) ([]*sessionConf, router, error) {
-		closeStores(confs)
-		return nil, router{}, err
-	}
+	plans := make([]*plan, len(cfg.Sessions))
 	for i, opts := range cfg.Sessions {
-		c, err := buildSession(ctx, i, opts, cfg.SecretKeys, reg, logger)
-		if err != nil {
-			return fail(err)
-		}
-		confs = append(confs, c)
-		for _, prev := range confs[:len(confs)-1] {
-			if prev.name == c.name {
-				return fail(&configError{fmt.Sprintf("sessionplus: %s: key \"cookie_name\": duplicate cookie name: every session needs its own cookie", sessionLabel(i, c.name))})
-			}
-		}
-		if c.fields.mode == fieldsAuto {
-			if auto >= 0 {
-				return fail(&configError{fmt.Sprintf("sessionplus: %s: key \"session_fields\": \"auto\" is already used by session %q; only one session can be \"auto\"", sessionLabel(i, c.name), confs[auto].name)})
-			}
-			auto = i
-		}
-		specs = append(specs, c.fields)
+		var perrs []*ConfigError
+		plans[i], perrs = parseSession(i, opts, cfg.SecretKeys, reg, logger)
+		errs = append(errs, perrs...)
 	}
-	return confs, newRouter(specs), nil
+	b, cerrs := checkAcross(plans, cfg.UserField)
+	errs = append(errs, cerrs...)
+	if len(errs) > 0 {
+		return built{}, joinConfigErrors(errs)
+	}
+	if err := openStores(ctx, plans); err != nil {
+		return built{}, err
+	}
+	// What a store says of itself settles what step 2 assumed.
+	if _, cerrs := checkAcross(plans, cfg.UserField); len(cerrs) > 0 {
+		closeStores(b.confs)
+		return built{}, joinConfigErrors(cerrs)
+	}
+	return b, nil
 }
 
-// buildSession validates one session and opens its store.
-func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte, reg *Registry, logger *slog.Logger) (*sessionConf, error) {
+// joinConfigErrors returns the one error, or an errors.Join of them in
+// session order (the errors of no session first).
+func joinConfigErrors(errs []*ConfigError) error {
+	slices.SortStableFunc(errs, func(a, b *ConfigError) int { return a.Session - b.Session })
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e
+	}
+	return errors.Join(out...)
+}
+
+// canceled is the context of a dry Open: done already, so that a driver
+// that does not stop at DecodeOptions still gives up before it dials.
+var canceled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// parseSession is step 1 for the session at index i: it decodes every
+// common key on its own, checks the values and, through a dry Open, the
+// driver's keys. It opens nothing.
+func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logger *slog.Logger) (*plan, []*ConfigError) {
 	name, _ := opts["cookie_name"].(string)
-	label := sessionLabel(i, name)
-	bad := func(key, format string, args ...any) error {
-		return &configError{fmt.Sprintf("sessionplus: %s: key %q: %s", label, key, fmt.Sprintf(format, args...))}
+	var errs []*ConfigError
+	typ := "" // the session_type, in errors once it is known
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Session: i + 1, Name: name, Type: typ, Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if opts == nil {
-		return nil, &configError{fmt.Sprintf("sessionplus: %s: the session's Options map is nil", label)}
+		errs = append(errs, &ConfigError{Session: i + 1, Msg: "the session's Options map is nil"})
+		return nil, errs
 	}
 	common := make(Options, len(commonKeys))
-	driverOpts := make(Options, len(opts)+3)
+	driverOpts := make(Options, len(opts)+4)
 	for k, v := range opts {
 		if slices.Contains(commonKeys, k) {
 			common[k] = v
-		} else {
+		} else if k != optDryRun {
 			driverOpts[k] = v
 		}
 	}
+	// Each key on its own, so that one mistake does not hide the next.
 	var co commonOptions
-	if err := DecodeOptions(common, &co); err != nil {
-		return nil, withContext(label, err)
+	failed := map[string]bool{}
+	for _, k := range commonKeys {
+		v, ok := common[k]
+		if !ok {
+			continue
+		}
+		if err := DecodeOptions(Options{k: v}, &co); err != nil {
+			failed[k] = true
+			ce := asConfigError(err)
+			ce.Session, ce.Name = i+1, name
+			if ce.Key == "" {
+				ce.Key = k
+			}
+			errs = append(errs, ce)
+		}
 	}
-	if _, ok := opts["cookie_name"]; !ok || co.CookieName == "" {
-		return nil, bad("cookie_name", "required: the name of the session's cookie")
-	}
-	if !validCookieName(co.CookieName) {
-		return nil, bad("cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~ only)", co.CookieName)
+	if _, ok := opts["cookie_name"]; !ok || (co.CookieName == "" && !failed["cookie_name"]) {
+		bad("cookie_name", "required: the name of the session's cookie")
+	} else if !failed["cookie_name"] && !validCookieName(co.CookieName) {
+		bad("cookie_name", "%q is not a valid cookie name (letters, digits and !#$%%&'*+-.^_`|~ only)", co.CookieName)
 	}
 	c := &sessionConf{
 		name:      co.CookieName,
@@ -309,158 +359,339 @@ func buildSession(ctx context.Context, i int, opts Options, globalKeys [][]byte,
 		keyPrefix: DefaultKeyPrefix,
 		hashIDs:   true,
 	}
-	if c.typ == "" {
+	if c.typ == "" && !failed["session_type"] {
 		if _, ok := co.Store.(Store); ok {
 			c.typ = "custom"
 		} else {
 			c.typ = DefaultSessionType
 		}
 	}
-	label = fmt.Sprintf("session %q (%s)", c.name, c.typ)
+	typ = c.typ
+	p := &plan{conf: c, opts: opts, driverOpts: driverOpts, useSigner: co.UseSigner, keysFailed: failed["secret_keys"]}
 	var err error
-	if c.fields, err = parseFields(co.SessionFields); err != nil {
-		return nil, bad("session_fields", "%v", err)
+	if !failed["session_fields"] {
+		if c.fields, err = parseFields(co.SessionFields); err != nil {
+			bad("session_fields", "%v", err)
+		} else {
+			p.fieldsOK = true
+		}
 	}
 	if c.path == "" {
 		c.path = DefaultCookiePath
 	}
 	if !strings.HasPrefix(c.path, "/") || strings.IndexFunc(c.path, func(r rune) bool { return r < 0x20 || r >= 0x7f || r == ';' }) >= 0 {
-		return nil, bad("cookie_path", "expected a path starting with \"/\" of printable ASCII without \";\", got %q", c.path)
+		bad("cookie_path", "expected a path starting with \"/\" of printable ASCII without \";\", got %q", c.path)
 	}
 	if c.domain != "" && !validDomain(strings.TrimPrefix(c.domain, ".")) {
-		return nil, bad("cookie_domain", "%q is not a valid domain: expected labels of letters, digits and hyphens separated by dots, such as \"example.com\" (omit it for the host that set the cookie)", c.domain)
+		bad("cookie_domain", "%q is not a valid domain: expected labels of letters, digits and hyphens separated by dots, such as \"example.com\" (omit it for the host that set the cookie)", c.domain)
 	}
 	if co.CookieHTTPOnly != nil {
 		c.httpOnly = *co.CookieHTTPOnly
 	}
 	if co.CookieMaxAge != nil {
 		if *co.CookieMaxAge < time.Second {
-			return nil, bad("cookie_max_age", "expected at least one second, got %v (omit it, or set nil, for a cookie that ends with the browser session)", *co.CookieMaxAge)
+			bad("cookie_max_age", "expected at least one second, got %v (omit it, or set nil, for a cookie that ends with the browser session)", *co.CookieMaxAge)
 		}
 		c.maxAge = *co.CookieMaxAge
 	}
-	if c.sameSite, err = parseSameSite(co.CookieSameSite); err != nil {
-		return nil, bad("cookie_samesite", "%v", err)
-	}
-	if co.Lifetime != nil {
-		if *co.Lifetime < time.Second {
-			return nil, bad("session_lifetime", "expected at least one second, got %v", *co.Lifetime)
+	if !failed["cookie_samesite"] {
+		if c.sameSite, err = parseSameSite(co.CookieSameSite); err != nil {
+			bad("cookie_samesite", "%v", err)
 		}
-		c.lifetime = *co.Lifetime
 	}
-	if co.PermanentLifetime != nil {
-		if *co.PermanentLifetime < time.Second {
-			return nil, bad("session_permanent_lifetime", "expected at least one second, got %v", *co.PermanentLifetime)
+	lifetime := func(key string, v *time.Duration, dst *time.Duration, hint string) {
+		if v == nil {
+			return
 		}
-		c.permLtm = *co.PermanentLifetime
-	}
-	if co.AbsoluteLifetime != nil {
-		if *co.AbsoluteLifetime < time.Second {
-			return nil, bad("session_absolute_lifetime", "expected at least one second, got %v (omit it for no absolute lifetime)", *co.AbsoluteLifetime)
+		if *v < time.Second {
+			bad(key, "expected at least one second, got %v%s", *v, hint)
 		}
-		c.absolute = *co.AbsoluteLifetime
+		*dst = *v
 	}
+	lifetime("session_lifetime", co.Lifetime, &c.lifetime, "")
+	lifetime("session_permanent_lifetime", co.PermanentLifetime, &c.permLtm, "")
+	lifetime("session_absolute_lifetime", co.AbsoluteLifetime, &c.absolute, " (omit it for no absolute lifetime)")
 	if co.KeyPrefix != nil {
 		if !validKeyPrefix(*co.KeyPrefix) {
-			return nil, bad("key_prefix", "expected a non-empty prefix without spaces or control characters, got %q", *co.KeyPrefix)
+			bad("key_prefix", "expected a non-empty prefix without spaces or control characters, got %q", *co.KeyPrefix)
 		}
 		c.keyPrefix = *co.KeyPrefix
 	}
 	if co.HashIDs != nil {
 		c.hashIDs = *co.HashIDs
 	}
-	if _, ok := opts["token_header"]; ok {
-		if !validCookieName(co.TokenHeader) {
-			return nil, bad("token_header", "expected a header name such as \"Authorization\" or \"X-Session-Token\", got %q", co.TokenHeader)
-		}
+	if _, ok := opts["token_header"]; ok && !failed["token_header"] {
 		c.tokenHeader = textproto.CanonicalMIMEHeaderKey(co.TokenHeader)
-		if strings.EqualFold(c.tokenHeader, "Cookie") || strings.EqualFold(c.tokenHeader, "Set-Cookie") {
-			return nil, bad("token_header", "%q carries cookies; name a header of its own", co.TokenHeader)
+		switch {
+		case !validCookieName(co.TokenHeader):
+			bad("token_header", "expected a header name such as \"Authorization\" or \"X-Session-Token\", got %q", co.TokenHeader)
+		case strings.EqualFold(c.tokenHeader, "Cookie") || strings.EqualFold(c.tokenHeader, "Set-Cookie"):
+			bad("token_header", "%q carries cookies; name a header of its own", co.TokenHeader)
 		}
 	}
 	if c.sameSite == http.SameSiteNoneMode && !c.secure {
-		return nil, bad("cookie_samesite", "\"None\" requires cookie_secure: true (browsers reject SameSite=None cookies that are not Secure)")
+		bad("cookie_samesite", "\"None\" requires cookie_secure: true (browsers reject SameSite=None cookies that are not Secure)")
 	}
 	if strings.HasPrefix(c.name, "__Secure-") && !c.secure {
-		return nil, bad("cookie_secure", "a cookie named with the __Secure- prefix requires cookie_secure: true")
+		bad("cookie_secure", "a cookie named with the __Secure- prefix requires cookie_secure: true")
 	}
 	if strings.HasPrefix(c.name, "__Host-") && (!c.secure || c.domain != "" || c.path != "/") {
-		return nil, bad("cookie_name", "a cookie named with the __Host- prefix requires cookie_secure: true, cookie_path \"/\" and no cookie_domain")
+		bad("cookie_name", "a cookie named with the __Host- prefix requires cookie_secure: true, cookie_path \"/\" and no cookie_domain")
 	}
-	keys := globalKeys
+	p.keys = globalKeys
 	if co.SecretKeys != nil {
-		if keys, err = parseSecretKeys(co.SecretKeys); err != nil {
-			return nil, bad("secret_keys", "%v", err)
+		if p.keys, err = parseSecretKeys(co.SecretKeys); err != nil {
+			bad("secret_keys", "%v", err)
+			p.keysFailed = true
 		}
 	}
 
-	// The store: a live one under "store", or one the driver opens.
-	if co.Store != nil {
-		st, ok := co.Store.(Store)
-		if !ok {
-			return nil, bad("store", "expected a sessionplus.Store, got %T", co.Store)
-		}
-		if isNil(st) {
-			return nil, bad("store", "got a nil %T: pass a store made by its driver's New", co.Store)
-		}
-		if len(driverOpts) > 0 {
-			extra := make([]string, 0, len(driverOpts))
-			for k := range driverOpts {
-				extra = append(extra, k)
-			}
-			slices.Sort(extra)
-			return nil, bad(extra[0], "unknown key: with a live \"store\" the session takes only the common keys (%s)", strings.Join(commonKeys, ", "))
-		}
-		c.store = st
-	} else {
-		d, err := reg.Lookup(c.typ)
-		if err != nil {
-			return nil, withContext(fmt.Sprintf("session %q: key \"session_type\"", c.name), err)
-		}
-		driverOpts[optCookieName] = c.name
-		driverOpts[optSecretKeys] = keys
-		driverOpts[optLogger] = logger
-		st, err := d.Open(ctx, driverOpts)
-		if err != nil {
-			return nil, withContext(label, err)
-		}
-		if st == nil || isNil(st) {
-			return nil, fmt.Errorf("sessionplus: %s: driver returned a nil Store", label)
-		}
-		c.store, c.owned = st, true
+	if !failed["store"] && !failed["session_type"] {
+		errs = append(errs, p.checkStore(i, co.Store, reg, logger)...)
 	}
-	c.attrs = c.cookieAttrs()
-	c.client = isClientSide(c.store)
-	if kc, ok := c.store.(KeyPrefixChecker); ok && !c.client {
-		if err := kc.CheckKeyPrefix(c.keyPrefix); err != nil {
-			if c.owned {
-				closeStore(c.store)
-			}
-			return nil, withContext(label, err)
+	errs = append(errs, checkClientSide(i, p)...)
+	return p, errs
+}
+
+// checkStore checks the session's store: a live one under "store", which
+// takes no driver keys, or the driver of its session_type, whose keys a
+// dry Open checks.
+func (p *plan) checkStore(i int, store any, reg *Registry, logger *slog.Logger) []*ConfigError {
+	c := p.conf
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Session: i + 1, Name: c.name, Type: c.typ, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if store != nil {
+		st, ok := store.(Store)
+		switch {
+		case !ok:
+			bad("store", "expected a sessionplus.Store, got %T", store)
+		case isNil(st):
+			bad("store", "got a nil %T: pass a store made by its driver's New", store)
+		default:
+			c.store = st
+			c.client = isClientSide(st)
 		}
+		for _, k := range slices.Sorted(maps.Keys(p.driverOpts)) {
+			errs = append(errs, unknownKey(i, c.name, c.typ, k, commonKeys, "with a live \"store\" the session takes only the common keys"))
+		}
+		return errs
+	}
+	d, err := reg.Lookup(c.typ)
+	if err != nil {
+		return append(errs, &ConfigError{Session: i + 1, Name: c.name, Key: "session_type",
+			Msg: strings.TrimPrefix(err.Error(), "sessionplus: "), Err: err})
+	}
+	p.driver = d
+	// The built-in cookie driver keeps the record in the cookie; what the
+	// store opened in step 3 says settles it.
+	c.client = c.typ == DefaultSessionType
+	p.driverOpts[optCookieName] = c.name
+	p.driverOpts[optSecretKeys] = p.keys
+	p.driverOpts[optLogger] = logger
+	dry := &dryRun{}
+	dryOpts := maps.Clone(p.driverOpts)
+	dryOpts[optDryRun] = dry
+	st, err := d.Open(canceled, dryOpts)
+	if st != nil && !isNil(st) {
+		closeStore(st) // a driver that opened without contacting anything
+	}
+	switch {
+	case dry.called:
+		valid := slices.Collect(maps.Keys(dry.keys))
+		for _, k := range commonKeys {
+			if !c.client || !slices.Contains(serverOnlyKeys, k) {
+				valid = append(valid, k)
+			}
+		}
+		slices.Sort(valid)
+		for _, k := range dry.unknown {
+			errs = append(errs, unknownKey(i, c.name, c.typ, k, valid, ""))
+		}
+		for _, ce := range dry.errs {
+			ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
+			errs = append(errs, ce)
+		}
+	case err != nil && errors.Is(err, ErrConfig):
+		ce := asConfigError(err)
+		ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
+		errs = append(errs, ce)
+	}
+	return errs
+}
+
+// checkClientSide checks the rules that depend on where the session keeps
+// its record.
+func checkClientSide(i int, p *plan) []*ConfigError {
+	c := p.conf
+	var errs []*ConfigError
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &ConfigError{Session: i + 1, Name: c.name, Type: c.typ, Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
 	if c.client {
 		for _, k := range serverOnlyKeys {
-			if _, ok := opts[k]; ok {
-				closeStore(c.store)
-				return nil, bad(k, "applies only to server-side sessions; a %s session keeps its data in the cookie", c.typ)
+			if _, ok := p.opts[k]; ok {
+				bad(k, "applies only to server-side sessions; a %s session keeps its data in the cookie", c.typ)
 			}
 		}
-		if len(keys) == 0 {
-			closeStore(c.store)
-			return nil, bad("secret_keys", "required: a %s session signs and encrypts its cookie; set Config.SecretKeys or the session's secret_keys", c.typ)
+		if len(p.keys) == 0 && !p.keysFailed {
+			bad("secret_keys", "required: a %s session signs and encrypts its cookie; set Config.SecretKeys or the session's secret_keys", c.typ)
 		}
 	}
-	if co.UseSigner {
-		if len(keys) == 0 {
-			closeStore(c.store)
-			return nil, bad("use_signer", "requires secret keys: set Config.SecretKeys or the session's secret_keys")
+	if p.useSigner && len(p.keys) == 0 && !p.keysFailed && !c.client {
+		bad("use_signer", "requires secret keys: set Config.SecretKeys or the session's secret_keys")
+	}
+	return errs
+}
+
+// unknownKey is the error for key k, which the session does not take: it
+// lists the keys it takes and names the closest.
+func unknownKey(i int, name, typ, k string, valid []string, why string) *ConfigError {
+	var b strings.Builder
+	fmt.Fprintf(&b, "unknown key %q (", k)
+	if best := closest(k, valid); best != "" {
+		fmt.Fprintf(&b, "did you mean %q? ", best)
+	}
+	if why != "" {
+		b.WriteString(why + ": ")
+	} else if typ != "" {
+		fmt.Fprintf(&b, "a %s session takes: ", typ)
+	} else {
+		b.WriteString("valid keys: ")
+	}
+	b.WriteString(strings.Join(valid, ", ") + ")")
+	return &ConfigError{Session: i + 1, Name: name, Type: typ, Key: k, Msg: b.String(), bare: true}
+}
+
+// asConfigError returns the *ConfigError in err's chain, or one made of err.
+func asConfigError(err error) *ConfigError {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &ConfigError{Msg: strings.TrimPrefix(err.Error(), "sessionplus: "), Err: err}
+}
+
+// checkAcross is step 2: the rules between sessions. It returns the
+// sessions and their router even when it finds mistakes.
+func checkAcross(plans []*plan, userField string) (built, []*ConfigError) {
+	var (
+		b     built
+		errs  []*ConfigError
+		specs []fieldSpec
+		auto  = -1
+		first = map[string]int{} // the first session of each cookie name
+	)
+	fieldsOK := true
+	for i, p := range plans {
+		if p == nil {
+			fieldsOK = false
+			specs = append(specs, fieldSpec{mode: fieldsInclude})
+			continue
 		}
-		for _, k := range keys {
-			c.signKeys = append(c.signKeys, DeriveKey(k, "session id signer"))
+		c := p.conf
+		b.confs = append(b.confs, c)
+		if c.name != "" {
+			if j, dup := first[c.name]; dup {
+				errs = append(errs, &ConfigError{Session: i + 1, Name: c.name, Type: c.typ, Key: "cookie_name",
+					Msg: fmt.Sprintf("duplicate cookie name: #%d %q and #%d %q: every session needs its own cookie", j+1, c.name, i+1, c.name)})
+			} else {
+				first[c.name] = i
+			}
+		}
+		if !p.fieldsOK {
+			fieldsOK = false
+			specs = append(specs, fieldSpec{mode: fieldsInclude})
+			continue
+		}
+		if c.fields.mode == fieldsAuto {
+			if auto >= 0 {
+				errs = append(errs, &ConfigError{Session: i + 1, Name: c.name, Type: c.typ, Key: "session_fields",
+					Msg: fmt.Sprintf("\"auto\" is already used by session %q (#%d); only one session can be \"auto\"", plans[auto].conf.name, auto+1)})
+			} else {
+				auto = i
+			}
+		}
+		specs = append(specs, c.fields)
+	}
+	b.router = newRouter(specs)
+	if userField == "" {
+		return b, errs
+	}
+	if err := checkFieldName(userField); err != nil {
+		return b, append(errs, &ConfigError{Msg: fmt.Sprintf("sessionplus: UserField: %v", err)})
+	}
+	if !fieldsOK || len(b.confs) != len(plans) {
+		return b, errs // not known who owns it
+	}
+	owner, server := -1, false
+	for i, c := range b.confs {
+		if !b.router.owns(i, userField) {
+			continue
+		}
+		if owner < 0 {
+			owner = i
+		}
+		server = server || !c.client
+	}
+	if !server {
+		return b, append(errs, &ConfigError{Msg: fmt.Sprintf("sessionplus: UserField %q: no server-side session owns it; a secure_cookie session cannot be revoked by the server, so the user field must be in a server-side session's session_fields", userField)})
+	}
+	b.userField, b.userOwner = userField, owner
+	return b, errs
+}
+
+// openStores is step 3: it opens the store of every session whose driver
+// opens one. On error it closes the stores it opened, and only those: a
+// store passed in under "store" stays open.
+func openStores(ctx context.Context, plans []*plan) (err error) {
+	var opened []*sessionConf
+	defer func() {
+		if err != nil {
+			closeStores(opened)
+		}
+	}()
+	for i, p := range plans {
+		c := p.conf
+		if p.driver != nil {
+			st, err := p.driver.Open(ctx, p.driverOpts)
+			if err != nil {
+				if errors.Is(err, ErrConfig) {
+					ce := asConfigError(err)
+					ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
+					return ce
+				}
+				return &sessionError{session: i + 1, name: c.name, typ: c.typ, err: err}
+			}
+			if st == nil || isNil(st) {
+				return &sessionError{session: i + 1, name: c.name, typ: c.typ, err: errors.New("driver returned a nil Store")}
+			}
+			c.store, c.owned = st, true
+			opened = append(opened, c)
+			if client := isClientSide(st); client != c.client {
+				c.client = client
+				if errs := checkClientSide(i, p); len(errs) > 0 {
+					return joinConfigErrors(errs)
+				}
+			}
+		}
+		if kc, ok := c.store.(KeyPrefixChecker); ok && !c.client {
+			if err := kc.CheckKeyPrefix(c.keyPrefix); err != nil {
+				ce := asConfigError(err)
+				ce.Session, ce.Name, ce.Type = i+1, c.name, c.typ
+				return ce
+			}
+		}
+		c.attrs = c.cookieAttrs()
+		if p.useSigner {
+			c.signKeys = c.signKeys[:0]
+			for _, k := range p.keys {
+				c.signKeys = append(c.signKeys, DeriveKey(k, "session id signer"))
+			}
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // checkSecretKeys checks that every key is long enough.

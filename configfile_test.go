@@ -107,7 +107,7 @@ func TestLoadConfigFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			if got := len(m.Sessions()); got != 3 {
+			if got := len(sessionplus.SessionTypes(m)); got != 3 {
 				t.Errorf("%d sessions", got)
 			}
 		})
@@ -352,7 +352,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 			givenFile:    "sessions.yaml",
 			givenContent: "sessions:\n  - cookie_name: a\n    cookie_path: /\n",
 			whenNew:      true,
-			expectError:  []string{`sessions.yaml:2: session "a" (secure_cookie): cookie: key "secret_keys": required`},
+			expectError:  []string{`sessions.yaml:2: session "a" (secure_cookie): key "secret_keys": required`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -445,8 +445,8 @@ func TestConfigFileRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m1.Close()
-	if got := m1.Sessions()[1]; got.Name != "session" || got.Type != "redis" {
-		t.Fatalf("the second session is %+v, want session on redis", got)
+	if got := sessionplus.SessionTypes(m1)[1]; got != "session/redis" {
+		t.Fatalf("the second session is %q, want session on redis", got)
 	}
 	m2, err := sessionplus.NewFromFile(ctx, "example/sessions.yaml", sessionplus.Config{})
 	if err != nil {
@@ -495,5 +495,32 @@ func TestLoadConfigFileOlderKeyUnset(t *testing.T) {
 	}
 	if _, err := sessionplus.LoadConfigFile(write("secret_keys_env: [SP_TEST_KEY, SP_TEST_SHORT]\nsessions:\n  - cookie_name: a\n")); err == nil || !strings.Contains(err.Error(), "SP_TEST_SHORT") {
 		t.Errorf("a short older key: %v, want an error naming it", err)
+	}
+}
+
+// TestConfigFileUserField: user_field at the top of a file is
+// Config.UserField; a value that is not a field name, or one that differs
+// from cfg.UserField, is an error naming the line.
+func TestConfigFileUserField(t *testing.T) {
+	setFileEnv(t)
+	path := writeFile(t, "users.yaml", "secret_keys_env: [SP_TEST_KEY]\nuser_field: user_id\nsessions:\n  - cookie_name: s\n    session_type: memory\n")
+	cfg, err := sessionplus.LoadConfigFile(path)
+	if err != nil || cfg.UserField != "user_id" {
+		t.Fatalf("LoadConfigFile: UserField %q, %v; want user_id", cfg.UserField, err)
+	}
+	m, err := sessionplus.NewFromFile(context.Background(), path, sessionplus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if list, err := m.UserSessions(context.Background(), "42"); err != nil || len(list) != 0 {
+		t.Errorf("UserSessions of a Manager from a file with user_field = %v, %v; want none and no error", list, err)
+	}
+	if _, err := sessionplus.NewFromFile(context.Background(), path, sessionplus.Config{UserField: "uid"}); err == nil || !strings.Contains(err.Error(), "users.yaml:2:") {
+		t.Errorf("user_field in the file and another cfg.UserField: %v; want an error at users.yaml:2", err)
+	}
+	bad := writeFile(t, "bad.yaml", "user_field: [a]\nsessions:\n  - cookie_name: s\n    session_type: memory\n")
+	if _, err := sessionplus.LoadConfigFile(bad); !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), "bad.yaml:1:") {
+		t.Errorf("user_field: [a]: %v; want a configuration error at bad.yaml:1", err)
 	}
 }

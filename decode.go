@@ -18,7 +18,13 @@ import (
 // struct's `mapstructure` tags. It returns an error wrapping [ErrConfig] that
 // names the key for an unknown key (listing the known ones) and for a value
 // of the wrong type. The keys the root package sets for every driver
-// (cookie_name, secret_keys, logger) are never reported as unknown.
+// (cookie_name, secret_keys, logger) are never reported as unknown. The
+// error is a *[ConfigError] with its Key set.
+//
+// A driver's Open must call DecodeOptions before it contacts anything and
+// return its error as it is: when the root package checks a configuration
+// it opens each driver once "dry", and DecodeOptions then records the
+// driver's keys and returns an error that stops Open.
 //
 // Durations (time.Duration and *time.Duration fields) accept a
 // time.Duration, a Go duration string such as "24h", or a whole number of
@@ -26,18 +32,25 @@ import (
 // produce). A []byte field also accepts a string.
 func DecodeOptions(opts Options, out any) error {
 	known := structKeys(out)
+	if dry, ok := opts[optDryRun].(*dryRun); ok {
+		dry.record(opts, out, known)
+		return errDryRun
+	}
 	var unknown []string
 	for k := range opts {
-		if !slices.Contains(known, k) && k != optCookieName && k != optSecretKeys && k != optLogger {
+		if !slices.Contains(known, k) && !hiddenKey(k) {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
+		e := &ConfigError{Key: unknown[0], bare: true}
 		if len(known) == 0 {
-			return ConfigErrorf("unknown key %q (this session_type takes no keys of its own)", unknown[0])
+			e.Msg = fmt.Sprintf("unknown key %q (this session_type takes no keys of its own)", unknown[0])
+		} else {
+			e.Msg = fmt.Sprintf("unknown key %q (known keys: %s)", unknown[0], strings.Join(known, ", "))
 		}
-		return ConfigErrorf("unknown key %q (known keys: %s)", unknown[0], strings.Join(known, ", "))
+		return e
 	}
 	// Live values (a client, a logger) are kept as given: mapstructure would
 	// copy the struct a pointer points to.
@@ -50,7 +63,7 @@ func DecodeOptions(opts Options, out any) error {
 		}
 		if f, ok := fields[k]; ok && v != nil && isLive(f.Type()) {
 			if !reflect.TypeOf(v).AssignableTo(f.Type()) {
-				return ConfigErrorf("key %q: expected %s, got %s", k, f.Type(), describeValue(v))
+				return &ConfigError{Key: k, Msg: fmt.Sprintf("expected %s, got %s", f.Type(), describeValue(v))}
 			}
 			live[k] = reflect.ValueOf(v)
 			continue
@@ -66,7 +79,7 @@ func DecodeOptions(opts Options, out any) error {
 		panic("sessionplus: DecodeOptions: " + err.Error())
 	}
 	if err := dec.Decode(in); err != nil {
-		return ConfigErrorf("%s", describeDecodeError(err))
+		return describeDecodeError(err)
 	}
 	for k, v := range live {
 		fields[k].Set(v)
@@ -119,23 +132,76 @@ func structKeys(p any) []string {
 	return slices.Sorted(maps.Keys(structFields(p)))
 }
 
-// describeDecodeError turns a mapstructure error into `key "x": expected
-// int, got string "y"`, naming the first key that failed.
-func describeDecodeError(err error) string {
+// describeDecodeError turns a mapstructure error into the configuration
+// error `key "x": expected int, got string "y"`, naming the first key that
+// failed.
+func describeDecodeError(err error) *ConfigError {
 	var de *mapstructure.DecodeError
 	if !errors.As(err, &de) {
-		return err.Error()
+		return &ConfigError{Msg: err.Error()}
 	}
-	key := de.Name()
+	e := &ConfigError{Key: de.Name()}
 	var ute *mapstructure.UnconvertibleTypeError
-	if errors.As(de, &ute) {
-		return fmt.Sprintf("key %q: expected %s, got %s", key, ute.Expected.Type(), describeValue(ute.Value))
-	}
 	var pe *mapstructure.ParseError
-	if errors.As(de, &pe) {
-		return fmt.Sprintf("key %q: expected %s, got %s (%v)", key, pe.Expected.Type(), describeValue(pe.Value), pe.Err)
+	switch {
+	case errors.As(de, &ute):
+		e.Msg = fmt.Sprintf("expected %s, got %s", ute.Expected.Type(), describeValue(ute.Value))
+	case errors.As(de, &pe):
+		e.Msg = fmt.Sprintf("expected %s, got %s (%v)", pe.Expected.Type(), describeValue(pe.Value), pe.Err)
+	default:
+		e.Msg = de.Unwrap().Error()
 	}
-	return fmt.Sprintf("key %q: %v", key, de.Unwrap())
+	return e
+}
+
+// hiddenKey reports whether k is one of the keys the root package sets in
+// the Options it hands a driver.
+func hiddenKey(k string) bool {
+	return k == optCookieName || k == optSecretKeys || k == optLogger || k == optDryRun
+}
+
+// optDryRun marks the Options of a dry Open, which only checks the
+// options: its value is a *dryRun, and DecodeOptions, seeing it, records
+// the driver's keys and the mistakes in the options and returns errDryRun,
+// so that the driver returns before it contacts anything.
+const optDryRun = "\x00sessionplus: dry run"
+
+// errDryRun is what DecodeOptions returns from a dry Open.
+var errDryRun = errors.New("sessionplus: dry run: options checked, nothing opened")
+
+// dryRun is what a dry Open learned about a driver's options.
+type dryRun struct {
+	called  bool                    // the driver called DecodeOptions
+	keys    map[string]reflect.Type // the driver's keys and their Go types
+	unknown []string                // the keys of opts the driver does not know, sorted
+	errs    []*ConfigError          // one per key of the wrong type, in key order
+}
+
+// record checks every key of opts against out on its own, so that one
+// mistake does not hide the next.
+func (d *dryRun) record(opts Options, out any, known []string) {
+	d.called = true
+	d.keys = make(map[string]reflect.Type, len(known))
+	for k, f := range structFields(out) {
+		d.keys[k] = f.Type()
+	}
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if hiddenKey(k) {
+			continue
+		}
+		if _, ok := d.keys[k]; !ok {
+			d.unknown = append(d.unknown, k)
+			continue
+		}
+		fresh := reflect.New(reflect.TypeOf(out).Elem()).Interface()
+		if err := DecodeOptions(Options{k: opts[k]}, fresh); err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				ce = &ConfigError{Key: k, Msg: err.Error()}
+			}
+			d.errs = append(d.errs, ce)
+		}
+	}
 }
 
 func describeValue(v any) string {

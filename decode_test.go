@@ -76,3 +76,45 @@ func TestValidKeyPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"redis", "redis", 0},
+		{"reddis", "redis", 1},
+		{"sesison_fields", "session_fields", 1}, // a swap of neighbours is one edit
+		{"cookie_nmae", "cookie_name", 1},
+		{"key_prefx", "key_prefix", 1},
+		{"", "abc", 3},
+		{"memroy", "memory", 1},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+	if got := closest("colour", []string{"cookie_path", "db"}); got != "" {
+		t.Errorf("closest(colour) = %q, want none", got)
+	}
+}
+
+// TestDryRun: on a marked map, DecodeOptions records the driver's keys and
+// every mistake, each key on its own, and returns errDryRun.
+func TestDryRun(t *testing.T) {
+	dry := &dryRun{}
+	var o testOptions
+	err := DecodeOptions(Options{"db": "x", "timeout": "soon", "dbb": 1, "servers": []any{"a"}, optCookieName: "s", optDryRun: dry}, &o)
+	if err != errDryRun || !dry.called {
+		t.Fatalf("err = %v, called %v", err, dry.called)
+	}
+	if len(dry.keys) != 7 || dry.keys["db"].String() != "int" {
+		t.Errorf("keys = %v", dry.keys)
+	}
+	if len(dry.unknown) != 1 || dry.unknown[0] != "dbb" {
+		t.Errorf("unknown = %v", dry.unknown)
+	}
+	if len(dry.errs) != 2 || dry.errs[0].Key != "db" || dry.errs[1].Key != "timeout" {
+		t.Errorf("errs = %v", dry.errs)
+	}
+}

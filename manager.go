@@ -30,56 +30,40 @@ type Manager struct {
 	telReg    metric.Registration // of the store metrics' callback; nil without one
 }
 
-// New validates cfg and opens every session's store. Every configuration
-// mistake is an error matching [ErrConfig] (or [ErrUnknownDriver]) that names
-// the session and the key; cfg and its maps are never modified.
+// New validates cfg and opens every session's store. It checks the whole
+// configuration before it contacts any backend: every mistake is a
+// *[ConfigError] that matches [ErrConfig] (and [ErrUnknownDriver] for an
+// unknown session_type) and names the session and the key, and all of them
+// come back at once, as an errors.Join in session order. Only then are the
+// backends opened; if one fails, the stores opened so far are closed (a
+// store passed in under "store" never is). cfg and its maps are never
+// modified.
 func New(ctx context.Context, cfg Config) (*Manager, error) {
-	confs, r, err := buildSessions(ctx, cfg)
+	b, err := buildSessions(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	reg, err := setupTelemetry(cfg.TracerProvider, cfg.MeterProvider, confs)
+	reg, err := setupTelemetry(cfg.TracerProvider, cfg.MeterProvider, b.confs)
 	if err != nil {
-		closeStores(confs)
+		closeStores(b.confs)
 		return nil, fmt.Errorf("sessionplus: MeterProvider: %w", err)
 	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
-	m := &Manager{confs: confs, router: r, logger: logger, now: time.Now, telReg: reg}
-	if err := m.indexUsers(ctx, cfg.UserField); err != nil {
-		if reg != nil {
-			reg.Unregister()
-		}
-		closeStores(confs)
-		return nil, err
-	}
+	m := &Manager{confs: b.confs, router: b.router, logger: logger, now: time.Now, telReg: reg,
+		userField: b.userField, userOwner: b.userOwner}
+	m.indexUsers(ctx)
 	return m, nil
 }
 
-// indexUsers sets up the index of users under field (Config.UserField).
-func (m *Manager) indexUsers(ctx context.Context, field string) error {
-	if field == "" {
-		return nil
+// indexUsers sets up the index of users under Config.UserField, which
+// buildSessions checked: each server-side store that keeps one gets it.
+func (m *Manager) indexUsers(ctx context.Context) {
+	if m.userField == "" {
+		return
 	}
-	if err := checkFieldName(field); err != nil {
-		return ConfigErrorf("sessionplus: UserField: %v", err)
-	}
-	owner, server := -1, false
-	for i, c := range m.confs {
-		if !m.router.owns(i, field) {
-			continue
-		}
-		if owner < 0 {
-			owner = i
-		}
-		server = server || !c.client
-	}
-	if !server {
-		return ConfigErrorf("sessionplus: UserField %q: no server-side session owns it; a secure_cookie session cannot be revoked by the server, so the user field must be in a server-side session's session_fields", field)
-	}
-	m.userField, m.userOwner = field, owner
 	for _, c := range m.confs {
 		if c.client {
 			continue
@@ -91,22 +75,6 @@ func (m *Manager) indexUsers(ctx context.Context, field string) error {
 		m.logger.WarnContext(ctx, "sessionplus: the session's store keeps no index of users: UserSessions and RevokeUser cannot reach its sessions",
 			"session", c.name, "type", c.typ)
 	}
-	return nil
-}
-
-// NewOrUse returns m when it is not nil, after checking that cfg does not
-// also configure sessions (Sessions, SecretKeys, Registry, UserField and the
-// telemetry providers configure a Manager, so they must then be empty); otherwise it returns New(ctx, cfg).
-// Middleware adapters whose Config takes either a built Manager or the
-// sessions use it, so that the rule lives in one place.
-func NewOrUse(ctx context.Context, m *Manager, cfg Config) (*Manager, error) {
-	if m == nil {
-		return New(ctx, cfg)
-	}
-	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil || cfg.UserField != "" || cfg.TracerProvider != nil || cfg.MeterProvider != nil {
-		return nil, ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys, Registry, UserField, TracerProvider and MeterProvider must be empty (they configure the Manager)")
-	}
-	return m, nil
 }
 
 // Close closes the stores that drivers opened for the manager (those that
@@ -123,22 +91,6 @@ func (m *Manager) Close() error {
 
 // Logger returns the manager's logger.
 func (m *Manager) Logger() *slog.Logger { return m.logger }
-
-// SessionInfo describes one configured session.
-type SessionInfo struct {
-	Name       string // cookie_name
-	Type       string // session_type
-	ClientSide bool   // the data travels in the cookie itself
-}
-
-// Sessions describes the configured sessions, in config order.
-func (m *Manager) Sessions() []SessionInfo {
-	out := make([]SessionInfo, len(m.confs))
-	for i, c := range m.confs {
-		out[i] = SessionInfo{Name: c.name, Type: c.typ, ClientSide: c.client}
-	}
-	return out
-}
 
 // Begin returns the session of one request. Nothing is read yet: a session
 // is read from its backend at most once, when the handler first touches one

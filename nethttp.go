@@ -112,7 +112,7 @@ func (w *sessionWriter) SendHeaders() { w.Save() }
 // Respond writes the error handler's response, or the default one if it
 // wrote nothing.
 func (w *sessionWriter) Respond(rw http.ResponseWriter, err error) {
-	prepareErrorHeader(rw.Header())
+	guard.PrepareErrorHeader(rw.Header())
 	tw := &trackingWriter{ResponseWriter: rw}
 	w.onError(tw, w.Request, err)
 	if !tw.wrote {

@@ -61,6 +61,13 @@ type Driver interface {
 	// types and missing required keys with an error that names the key
 	// (DecodeOptions does all three). The root package adds the session's
 	// name and type to the error.
+	//
+	// Open must call DecodeOptions before it contacts anything and return
+	// its error: [New] first opens every driver "dry", with a context that
+	// is already done, to learn its keys and check the options of every
+	// session before it contacts any backend, and DecodeOptions ends that
+	// call. A driver that decodes its options otherwise should return at
+	// once when ctx is done; a store it returns from a dry call is closed.
 	Open(ctx context.Context, opts Options) (Store, error)
 }
 
@@ -108,8 +115,9 @@ func (r *Registry) Drivers() []string {
 }
 
 // Lookup returns the driver registered under sessionType. The error for an
-// unknown name wraps [ErrUnknownDriver] and lists the registered names with
-// the hint of a forgotten import.
+// unknown name wraps [ErrUnknownDriver], lists the registered names, names
+// the closest known one ("did you mean"), and, for a driver of this module
+// that is not registered, the import that registers it.
 func (r *Registry) Lookup(sessionType string) (Driver, error) {
 	r.mu.RLock()
 	d, ok := r.drivers[sessionType]
@@ -117,12 +125,31 @@ func (r *Registry) Lookup(sessionType string) (Driver, error) {
 	if ok {
 		return d, nil
 	}
-	registered := strings.Join(r.Drivers(), ", ")
+	names := r.Drivers()
+	registered := strings.Join(names, ", ")
 	if registered == "" {
 		registered = "none"
 	}
-	return nil, fmt.Errorf("%w %q (forgotten import of %s?); registered: %s",
-		ErrUnknownDriver, sessionType, driverImport(sessionType), registered)
+	hint := ""
+	if _, builtin := builtinDrivers[sessionType]; builtin {
+		hint = " (forgotten " + driverImport(sessionType) + "?)"
+	} else {
+		candidates := slices.Clone(names)
+		for name := range builtinDrivers {
+			if !slices.Contains(candidates, name) {
+				candidates = append(candidates, name)
+			}
+		}
+		slices.Sort(candidates)
+		if best := closest(sessionType, candidates); best != "" {
+			hint = fmt.Sprintf(" (did you mean %q?", best)
+			if !slices.Contains(names, best) {
+				hint += " it needs " + driverImport(best)
+			}
+			hint += ")"
+		}
+	}
+	return nil, fmt.Errorf("%w %q%s; registered: %s", ErrUnknownDriver, sessionType, hint, registered)
 }
 
 // Register makes a driver available in [DefaultRegistry]. See [Registry.Register].
@@ -131,14 +158,70 @@ func Register(sessionType string, driver Driver) { DefaultRegistry.Register(sess
 // Drivers returns the session_type names in [DefaultRegistry], sorted.
 func Drivers() []string { return DefaultRegistry.Drivers() }
 
-// driverImport guesses the import path of the driver of sessionType, for the
-// hint in an unknown session_type error.
+// builtinDrivers maps the session_type of each driver of this module to
+// its folder under drivers/.
+var builtinDrivers = map[string]string{
+	"secure_cookie": "cookie",
+	"redis":         "redis",
+	"mongodb":       "mongo",
+	"firestore":     "firestore",
+	"memcache":      "memcache",
+	"memory":        "memory",
+	"postgres":      "postgres",
+}
+
+// driverImport returns the import that registers the built-in driver of
+// sessionType.
 func driverImport(sessionType string) string {
-	dir := map[string]string{"secure_cookie": "cookie", "mongodb": "mongo"}[sessionType]
-	if dir == "" {
-		dir = sessionType
+	return `import _ "github.com/sessionplus/sessionplus/drivers/` + builtinDrivers[sessionType] + `"`
+}
+
+// closest returns the candidate nearest to s, for a "did you mean" hint:
+// the one at the smallest edit distance (a swap of two neighbours counts
+// as one edit), if that distance is small for the length of s; "" if none
+// is close.
+func closest(s string, candidates []string) string {
+	best, bestDist := "", 0
+	for _, c := range candidates {
+		d := editDistance(s, c)
+		if d == 0 {
+			continue
+		}
+		if best == "" || d < bestDist {
+			best, bestDist = c, d
+		}
 	}
-	return "github.com/sessionplus/sessionplus/drivers/" + dir
+	if best == "" || bestDist > max(1, min(len(s), len(best))/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of two neighbours.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }

@@ -45,12 +45,12 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("Lookup(alpha) = %v, %v", d, err)
 	}
 	_, err := r.Lookup("reddis")
-	want := `sessionplus: unknown session_type "reddis" (forgotten import of github.com/sessionplus/sessionplus/drivers/reddis?); registered: alpha, zeta`
+	want := `sessionplus: unknown session_type "reddis" (did you mean "redis"? it needs import _ "github.com/sessionplus/sessionplus/drivers/redis"); registered: alpha, zeta`
 	if !errors.Is(err, sessionplus.ErrUnknownDriver) || err.Error() != want {
 		t.Errorf("Lookup(reddis) error =\n  %v\nwant\n  %s", err, want)
 	}
 	_, err = r.Lookup("mongodb")
-	if err == nil || !contains(err.Error(), "drivers/mongo?") {
+	if err == nil || !contains(err.Error(), `(forgotten import _ "github.com/sessionplus/sessionplus/drivers/mongo"?)`) {
 		t.Errorf("Lookup(mongodb) error %v does not hint at drivers/mongo", err)
 	}
 	var empty sessionplus.Registry

@@ -760,6 +760,9 @@ func (p *Part) Token() (string, error) {
 	if p.changed() || p.moving() {
 		now := s.m.now()
 		s.inherit = s.startsNew() && s.inheritedLocked()
+		// Who the user is, to index a new record under them; the final
+		// save works it out again and moves the browser's other records.
+		s.users = s.usersAtSave(now)
 		o := p.commit(s.ctx, now)
 		if o.err != nil {
 			return "", o.err

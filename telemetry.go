@@ -20,7 +20,7 @@ const InstrumentationName = "github.com/sessionplus/sessionplus"
 const (
 	AttrSession = attribute.Key("sessionplus.session") // the session's cookie_name
 	AttrType    = attribute.Key("sessionplus.type")    // its session_type
-	AttrOp      = attribute.Key("sessionplus.op")      // "load", "save", "keepalive" or "delete"
+	AttrOp      = attribute.Key("sessionplus.op")      // "load", "save", "keepalive", "delete" or "list"
 	AttrOutcome = attribute.Key("sessionplus.outcome") // "ok", "not_found" or "error"
 )
 
@@ -48,12 +48,13 @@ const (
 	opSave
 	opKeepAlive // a save of kind Touch
 	opDelete
+	opList // UserIndex.UserRecords, for UserSessions and the revocations
 	numOps
 )
 
 var (
-	opNames   = [numOps]string{"load", "save", "keepalive", "delete"}
-	spanNames = [numOps]string{"sessionplus.load", "sessionplus.save", "sessionplus.keepalive", "sessionplus.delete"}
+	opNames   = [numOps]string{"load", "save", "keepalive", "delete", "list"}
+	spanNames = [numOps]string{"sessionplus.load", "sessionplus.save", "sessionplus.keepalive", "sessionplus.delete", "sessionplus.list"}
 )
 
 // telOutcome classifies the error of one operation.
@@ -111,7 +112,7 @@ func newInstruments(mp metric.MeterProvider) (*instruments, metric.Meter, error)
 	var in instruments
 	var errs [6]error
 	in.ops, errs[0] = m.Int64Counter("sessionplus.operations",
-		metric.WithDescription("Backend operations of sessions (load, save, keepalive, delete), by session, type, op and outcome."),
+		metric.WithDescription("Backend operations of sessions (load, save, keepalive, delete, list), by session, type, op and outcome."),
 		metric.WithUnit("{operation}"))
 	in.duration, errs[1] = m.Float64Histogram("sessionplus.operation.duration",
 		metric.WithDescription("Duration of backend operations of sessions, by session, type and op."),

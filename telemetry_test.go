@@ -32,13 +32,17 @@ type observed struct {
 
 func newObserved(t *testing.T, sessions []sessionplus.Options) *observed {
 	t.Helper()
+	return newObservedConfig(t, sessionplus.Config{Sessions: sessions})
+}
+
+// newObservedConfig is newObserved with cfg's other settings.
+func newObservedConfig(t *testing.T, cfg sessionplus.Config) *observed {
+	t.Helper()
 	o := &observed{spans: tracetest.NewSpanRecorder(), reader: sdkmetric.NewManualReader()}
-	m, err := sessionplus.New(t.Context(), sessionplus.Config{
-		Sessions:       sessions,
-		SecretKeys:     [][]byte{testKey},
-		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(o.spans)),
-		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(o.reader)),
-	})
+	cfg.SecretKeys = [][]byte{testKey}
+	cfg.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(o.spans))
+	cfg.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(o.reader))
+	m, err := sessionplus.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,6 +368,32 @@ func TestTelemetryKeepAlive(t *testing.T) {
 	o.want(t, 1, "sessionplus.operations", attrs("session", "keepalive", "ok")...)
 	o.want(t, 1, "sessionplus.sessions.created", attrs("session", "", "")...)
 	o.noSecrets(t, b.cookies["session"])
+}
+
+// TestTelemetryRevokeUser: listing a user's sessions is a "list"
+// operation, and each session RevokeUser ends a delete and an ended
+// session.
+func TestTelemetryRevokeUser(t *testing.T) {
+	o := newObservedConfig(t, sessionplus.Config{
+		UserField: "user_id",
+		Sessions:  []sessionplus.Options{{"cookie_name": "session", "session_type": "memory", "store": memory.New()}},
+	})
+	var cookies []string
+	for range 2 {
+		b := newBrowser()
+		if _, err := b.do(t, o.m, func(s *sessionplus.Session) error { return s.Set("user_id", 42) }); err != nil {
+			t.Fatal(err)
+		}
+		cookies = append(cookies, b.cookies["session"])
+	}
+	o.take()
+	if n, err := o.m.RevokeUser(t.Context(), "42"); n != 2 || err != nil {
+		t.Fatalf("RevokeUser = %d, %v; want 2", n, err)
+	}
+	wantSpans(t, o.take()["session"], "session", "memory", "list", "ok", "delete", "ok", "delete", "ok")
+	o.want(t, 1, "sessionplus.operations", attrs("session", "list", "ok")...)
+	o.want(t, 2, "sessionplus.sessions.ended", attrs("session", "", "")...)
+	o.noSecrets(t, cookies...)
 }
 
 // TestTelemetryStoreMetrics: a memory store's size and evictions are

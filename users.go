@@ -33,7 +33,11 @@ type UserIndex interface {
 	// UserRecords returns every live record indexed under user, each with
 	// its token, in no particular order; none (and a nil error) for a user
 	// without records. A record past its expiry must not be returned (the
-	// root package checks again).
+	// root package checks again). A store that serves several sessions
+	// may return the records of all of them: the root package keeps those
+	// whose token begins with the session's key_prefix and ":". Before the
+	// first call, a store that implements [KeyPrefixChecker] has been told
+	// every key_prefix it serves.
 	UserRecords(ctx context.Context, user string) ([]UserRecord, error)
 }
 
@@ -307,6 +311,25 @@ func (s *Session) RevokeOthers() (int, error) {
 	return m.revoke(s.ctx, "RevokeOthers", user, keep)
 }
 
+// Holds reports whether us is one of this browser's own sessions: a
+// "your sessions" page marks it "this device", and a request that signs
+// out another device checks first that the handle it was sent is in the
+// list of the logged-in user and not its own.
+func (s *Session) Holds(us UserSession) bool {
+	i, _, digest, ok := parseHandle(us.Handle, len(s.m.confs))
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.parts {
+		if p.conf == s.m.confs[i] && !p.conf.client && p.idOK && handleDigest(p.storageKey()) == digest {
+			return true
+		}
+	}
+	return false
+}
+
 // revoke deletes the records of user but those in keep.
 func (m *Manager) revoke(ctx context.Context, op, user string, keep map[string]bool) (int, error) {
 	lists, err := m.listUser(ctx, op, user)
@@ -353,9 +376,14 @@ func (m *Manager) listUser(ctx context.Context, op, user string) ([][]UserRecord
 
 // listUser calls the session's index under the generic rules of the other
 // store calls (see load).
-func (c *sessionConf) listUser(ctx context.Context, user string) ([]UserRecord, error) {
+func (c *sessionConf) listUser(ctx context.Context, user string) (_ []UserRecord, err error) {
 	if c.index == nil {
 		return nil, fmt.Errorf("%w: session %q (%s)", ErrNoUserIndex, c.name, c.typ)
+	}
+	if c.tel != nil {
+		var op telSpan
+		ctx, op = c.tel.begin(ctx, opList, false)
+		defer func() { op.end(ctx, err) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -364,7 +392,11 @@ func (c *sessionConf) listUser(ctx context.Context, user string) ([]UserRecord, 
 	if err != nil {
 		return nil, &StoreError{Session: c.name, Type: c.typ, Op: "list", Err: err}
 	}
-	return recs, nil
+	// One store may serve several sessions (passed as "store"), each under
+	// its own key_prefix: keep this session's records only.
+	return slices.DeleteFunc(recs, func(r UserRecord) bool {
+		return !strings.HasPrefix(r.Token, c.keyPrefix+":")
+	}), nil
 }
 
 func errNoUserField(op string) error {

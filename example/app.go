@@ -77,6 +77,7 @@ type app struct {
 	sessions []sessionplus.Options // the configuration, shown by /where
 	backend  string                // the -backend value of the server-side session
 	storedIn string                // where the server-side session keeps its data
+	m        *sessionplus.Manager  // for the "your sessions" page
 }
 
 // newApp builds the Echo app: the three sessions of flask-session-plus's
@@ -134,11 +135,15 @@ func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 			Sessions:   a.sessions,
 			SecretKeys: [][]byte{secret},
 			Logger:     logger,
+			// Index the server-side records by user, for the "your
+			// sessions" page (list, sign out one, sign out the others).
+			UserField: "user_id",
 		})
 		if err != nil {
 			return nil, nil, errors.Join(fmt.Errorf("-backend %s (%s): %w", cfg.Backend, server.where, err), server.release())
 		}
 	}
+	a.m = m
 	closeApp := sync.OnceValue(func() error {
 		// The clients first, then the server they talk to.
 		return errors.Join(m.Close(), server.release())
@@ -182,6 +187,9 @@ func newApp(cfg appConfig) (*echo.Echo, func() error, error) {
 	e.POST("/prefs", a.savePrefs)
 	e.GET("/where", a.where)
 	e.POST("/logout", a.logout)
+	e.GET("/sessions", a.devices)
+	e.POST("/sessions/revoke", a.signOutDevice)
+	e.POST("/sessions/revoke-others", a.signOutOthers)
 	e.POST("/api/login", a.apiLogin)
 	e.GET("/api/me", a.apiMe)
 	e.POST("/api/logout", a.apiLogout)

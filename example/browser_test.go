@@ -252,6 +252,22 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("a refused log-in changed the session cookie to %v", c)
 	}
 
+	// Your sessions: alice is also logged in on a phone. The page lists
+	// both, marks this browser, and its Sign out button ends the phone's.
+	phone := newBrowser(t, srv)
+	phone.login("alice", false)
+	do("open /sessions", chromedp.Navigate(srv.URL+"/sessions"), chromedp.WaitVisible(chromedp.ID("devices")))
+	if rows := text("/sessions", "#devices tbody"); strings.Count(rows, "UTC") != 2*3 || !strings.Contains(rows, "this browser") {
+		t.Errorf("/sessions lists %q; want two sessions (three times each), one of them this browser", rows)
+	}
+	if status := submit("sign out the phone", `#devices button.revoke`); status != 200 {
+		t.Errorf("sign out the phone: the page after the redirect has status %d, want 200", status)
+	}
+	do("wait for /sessions after the sign-out", chromedp.WaitVisible(chromedp.ID("no-others")))
+	if who := phone.loggedInAs(); who != "" {
+		t.Errorf("the phone is still logged in as %q after the browser signed it out", who)
+	}
+
 	// Log out with the button of the menu: every session cookie is gone.
 	do("open the home page", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#who.in")))
 	if status := submit("log out", `form[action="/logout"] button`); status != 200 {

@@ -17,7 +17,7 @@ var assets embed.FS
 
 // pageNames are the pages; each is templates/NAME.html, which defines
 // "content", rendered inside templates/layout.html.
-var pageNames = []string{"home", "login", "prefs", "where", "error"}
+var pageNames = []string{"home", "login", "prefs", "where", "devices", "error"}
 
 // pages maps a page name to its template.
 type pages map[string]*template.Template

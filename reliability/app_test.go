@@ -55,6 +55,7 @@ type appConfig struct {
 	deadline     time.Duration         // deadline of each request; default 2 s
 	dataLifetime any                   // session_lifetime of the data cookie; nil: the default
 	common       sessionplus.Options   // more keys for every session (such as session_absolute_lifetime)
+	userField    string                // Config.UserField; "" for none
 }
 
 // app is an Echo app with the multisession middleware, served by httptest
@@ -119,7 +120,7 @@ func newApp(t testing.TB, cfg appConfig) *app {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	m, err := sessionplus.New(ctx, sessionplus.Config{Sessions: sessions, SecretKeys: cfg.keys, Logger: testLogger})
+	m, err := sessionplus.New(ctx, sessionplus.Config{Sessions: sessions, SecretKeys: cfg.keys, Logger: testLogger, UserField: cfg.userField})
 	if err != nil {
 		t.Fatalf("sessionplus.New: %v", err)
 	}
@@ -336,6 +337,9 @@ func (a *app) routes(e *echo.Echo) {
 		case "save":
 			_ = sess.Set("note", "written-after-a-failed-read")
 			_ = sess.Save()
+		case "login":
+			_ = sess.Set("user_id", c.FormValue("user"))
+			_ = sess.Regenerate()
 		case "none":
 		}
 		return c.JSON(http.StatusOK, map[string]any{"ok": true})

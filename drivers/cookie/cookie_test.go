@@ -419,19 +419,6 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), cookie.Name) || cookie.Name != "secure_cookie" {
-		t.Errorf("Drivers() = %v, want it to hold %q", sessionplus.Drivers(), cookie.Name)
-	}
-	d, err := sessionplus.DefaultRegistry.Lookup("secure_cookie")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := d.(cookie.Driver); !ok {
-		t.Errorf("registered driver is %T", d)
-	}
-}
-
 // benchRecord is a typical small session: a user id, a name and a CSRF token.
 func benchRecord() map[string][]byte {
 	return map[string][]byte{

@@ -196,6 +196,7 @@ func testUserOdd(t *testing.T, f *fixture) {
 		base + "42", base + "4", base + "421", // no prefix matching
 		base + ":x", base + "{x}", base + "a b", base + "*", base + "%2A", base + "\\", base + "'\"",
 		base + "ü✓", base + "." + strings.Repeat("u", 300),
+		base + "\xff\xfe", base + "\x00nul", base + "\x01", base + "." + strings.Repeat("long", 800), // not UTF-8, NUL, 3 KiB
 	}
 	tokens := make([]string, len(users))
 	for i, u := range users {

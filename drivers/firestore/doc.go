@@ -136,6 +136,23 @@
 //	gcloud firestore indexes fields update data --collection-group=sessions --disable-indexes
 //	gcloud firestore indexes fields update expires_at --collection-group=sessions --disable-indexes
 //
+// # Users' sessions (UserIndex)
+//
+// The store implements [sessionplus.UserIndex] (see Config.UserField): a
+// record of a logged-in user carries the user in the document's top-level
+// field "user" (the user key; "\x01sha256:" and its digest for a key that
+// is not valid UTF-8 or over 512 bytes, as a query takes at most 1500),
+// next to data and expires_at, so session fields (under data) can never
+// be mistaken for it. The write that saves the record sets it: a Create's
+// Set writes or drops it, a Write that changes the user updates or deletes
+// it in its one precondition-guarded Update (a record that a revocation
+// deleted fails the precondition and is not indexed again), and other
+// Writes and Touches leave it. No save costs an RPC more than without the
+// index, a login included. [Store.UserRecords] is one query, an equality
+// on user, which Firestore's automatic single-field index serves (no
+// composite index to create; the expiry is checked on the results). The
+// index goes with the document: a Delete, or the TTL policy on expires_at.
+//
 // # Errors
 //
 // codes.NotFound from Firestore is the only answer that means "no such

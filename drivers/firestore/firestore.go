@@ -2,6 +2,8 @@ package firestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	gfirestore "cloud.google.com/go/firestore"
 	"google.golang.org/api/option"
@@ -28,6 +31,7 @@ const Name = "firestore"
 const (
 	dataField   = "data"       // a map: one entry of bytes per session field
 	expiryField = "expires_at" // a timestamp: the record's absolute expiry
+	userField   = "user"       // the user the record is indexed under (see UserRecords); absent for none
 )
 
 // DefaultTimeout is how long one call of a [Store] may take by default
@@ -116,6 +120,8 @@ type Options struct {
 	// value sets no bound beyond the context's.
 	Timeout time.Duration
 }
+
+var _ sessionplus.UserIndex = (*Store)(nil)
 
 // Store keeps each session in one Firestore document. It is safe for
 // concurrent use. Make one with [New] or [Driver.Open].
@@ -239,7 +245,7 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		if err := s.checkSize(ref.ID, nil, u); err != nil {
 			return "", err
 		}
-		if _, err := ref.Set(ctx, newDoc(u.Set, u.Expiry)); err != nil {
+		if _, err := ref.Set(ctx, newDoc(u)); err != nil {
 			return "", opErr("set", token, errOf(ctx, err))
 		}
 	case sessionplus.Write, sessionplus.Touch:
@@ -250,6 +256,31 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		return "", fmt.Errorf("firestore: unknown kind of save %v", u.Kind)
 	}
 	return token, nil
+}
+
+// UserRecords returns the live records indexed under user: one query on
+// the document field user (an equality on one field, which Firestore's
+// automatic single-field indexes serve; no composite index is needed, the
+// expiry is checked here). A record is indexed by the same write that
+// saves it, so the index costs no round trip of its own and goes with the
+// document (a Delete, or the TTL policy on expires_at).
+func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	snaps, err := s.coll.Where(userField, "==", userValue(user)).Documents(ctx).GetAll()
+	if err != nil {
+		return nil, opErr("query", "", errOf(ctx, err))
+	}
+	now := time.Now()
+	out := make([]sessionplus.UserRecord, 0, len(snaps))
+	for _, snap := range snaps {
+		rec, err := decodeDoc(snap)
+		if err != nil || !rec.Expiry.After(now) {
+			continue // not a record of this driver, or expired: not a live session
+		}
+		out = append(out, sessionplus.UserRecord{Token: tokenOf(snap.Ref.ID), Record: rec})
+	}
+	return out, nil
 }
 
 // Delete removes the document under token, with a precondition that it
@@ -417,22 +448,45 @@ func (s *Store) doc(token string) (*gfirestore.DocumentRef, bool) {
 	return ref, ref != nil
 }
 
-// newDoc returns the document of a record made of values, expiring at
-// expiry.
-func newDoc(values map[string][]byte, expiry time.Time) map[string]any {
-	data := make(map[string]any, len(values))
-	for name, v := range values {
+// newDoc returns the document of the record a Create u writes, with its
+// user.
+func newDoc(u sessionplus.Update) map[string]any {
+	data := make(map[string]any, len(u.Set))
+	for name, v := range u.Set {
 		if v == nil {
 			v = []byte{} // a nil slice would be stored as null
 		}
 		data[encodeField(name)] = v
 	}
-	return map[string]any{dataField: data, expiryField: expiry}
+	doc := map[string]any{dataField: data, expiryField: u.Expiry}
+	if u.User != "" {
+		doc[userField] = userValue(u.User)
+	}
+	return doc
 }
 
+// userValue is how a user key is stored in the user field: the key
+// itself, or "\x01sha256:" and the base64url of its SHA-256 for a key that
+// a Firestore query cannot take as it is (not valid UTF-8, or over
+// maxUserBytes: Firestore indexes at most 1500 bytes of a value), and for
+// a key that begins with that prefix, so that no two keys are stored
+// alike.
+func userValue(user string) string {
+	if utf8.ValidString(user) && len(user) <= maxUserBytes && !strings.HasPrefix(user, userDigestPrefix) {
+		return user
+	}
+	sum := sha256.Sum256([]byte(user))
+	return userDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+const (
+	maxUserBytes     = 512
+	userDigestPrefix = "\x01sha256:"
+)
+
 // fieldUpdates returns the updates of a Write: one field path per field
-// set or deleted, and the expiry (only the expiry for a Touch, whose Set
-// and Del are empty).
+// set or deleted, the user with SetUser, and the expiry (only the expiry
+// for a Touch, whose Set and Del are empty).
 func fieldUpdates(u sessionplus.Update) []gfirestore.Update {
 	ups := make([]gfirestore.Update, 0, len(u.Set)+len(u.Del)+1)
 	for name, v := range u.Set {
@@ -443,6 +497,12 @@ func fieldUpdates(u sessionplus.Update) []gfirestore.Update {
 	}
 	for _, name := range u.Del {
 		ups = append(ups, gfirestore.Update{FieldPath: gfirestore.FieldPath{dataField, encodeField(name)}, Value: gfirestore.Delete})
+	}
+	switch {
+	case u.SetUser && u.User != "":
+		ups = append(ups, gfirestore.Update{Path: userField, Value: userValue(u.User)})
+	case u.SetUser:
+		ups = append(ups, gfirestore.Update{Path: userField, Value: gfirestore.Delete})
 	}
 	return append(ups, gfirestore.Update{Path: expiryField, Value: u.Expiry})
 }

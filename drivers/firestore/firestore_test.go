@@ -113,19 +113,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), firestore.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), firestore.Name)
-	}
-	d, err := sessionplus.DefaultRegistry.Lookup(firestore.Name)
-	if err != nil {
-		t.Fatalf("Lookup(%q): %v", firestore.Name, err)
-	}
-	if _, ok := d.(firestore.Driver); !ok {
-		t.Fatalf("Lookup(%q) = %T, want firestore.Driver", firestore.Name, d)
-	}
-}
-
 func TestOpen(t *testing.T) {
 	c := newClient(t)
 	coll := randomCollection()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sessionplus/sessionplus/internal/pctescape"
 )
 
 // maxIDBytes is Firestore's limit on a document id, and on a field name.
@@ -38,6 +40,9 @@ func docID(token string) (string, bool) {
 	return id, true
 }
 
+// tokenOf returns the token of the document id id, the inverse of docID.
+func tokenOf(id string) string { return unescape(id) }
+
 // encodeField returns the key under which the field name is stored in the
 // data map.
 func encodeField(name string) string {
@@ -53,79 +58,29 @@ func decodeField(key string) string {
 	if key == "%" {
 		return ""
 	}
-	if !strings.Contains(key, "%") {
-		return key
+	return unescape(key)
+}
+
+// unescape undoes escape. A string that is not a valid escaped form
+// (written by something else) is returned as it is.
+func unescape(key string) string {
+	if s, ok := pctescape.Unescape(key); ok {
+		return s
 	}
-	var b strings.Builder
-	b.Grow(len(key))
-	for i := 0; i < len(key); i++ {
-		if key[i] != '%' {
-			b.WriteByte(key[i])
-			continue
-		}
-		if i+2 >= len(key) || !isHex(key[i+1]) || !isHex(key[i+2]) {
-			return key
-		}
-		b.WriteByte(unhex(key[i+1])<<4 | unhex(key[i+2]))
-		i += 2
-	}
-	return b.String()
+	return key
 }
 
 // escape returns s with the bytes Firestore could refuse written %XX (see
 // above); id selects the rules of document ids.
 func escape(s string, id bool) string {
 	dots := id && (s == "." || s == "..")
-	if !dots && !strings.HasPrefix(s, "__") && !needsEscape(s, id) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 8)
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+	return pctescape.Escape(s, func(s string, i int) bool {
 		c := s[i]
-		switch {
-		case r == utf8.RuneError && size <= 1, // invalid UTF-8
-			c < 0x20, c == 0x7f, c == '%',
-			c == '/' && id,
-			c == '.' && dots,
-			c == '_' && i == 0 && strings.HasPrefix(s, "__"):
-			fmt.Fprintf(&b, "%%%02X", c)
-			i++
-		default:
-			b.WriteString(s[i : i+size])
-			i += size
-		}
-	}
-	return b.String()
-}
-
-// needsEscape reports whether s holds a byte that escape changes, not
-// counting the rules on the whole string.
-func needsEscape(s string, id bool) bool {
-	if !utf8.ValidString(s) {
-		return true
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c == '%' || (c == '/' && id) {
-			return true
-		}
-	}
-	return false
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' || 'a' <= c && c <= 'f'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
+		return c < 0x20 || c == 0x7f || c == '%' ||
+			c == '/' && id ||
+			c == '.' && dots ||
+			c == '_' && i == 0 && strings.HasPrefix(s, "__")
+	})
 }
 
 // checkCollection reports why path is not a collection path of Firestore:

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,19 +85,6 @@ func TestConformance(t *testing.T) {
 		c.MaxIdleConns = 16
 		return &harness{client: c}, nil
 	})
-}
-
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), memcache.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), memcache.Name)
-	}
-	d, err := sessionplus.DefaultRegistry.Lookup(memcache.Name)
-	if err != nil {
-		t.Fatalf("Lookup(%q): %v", memcache.Name, err)
-	}
-	if _, ok := d.(memcache.Driver); !ok {
-		t.Fatalf("Lookup(%q) = %T, want memcache.Driver", memcache.Name, d)
-	}
 }
 
 func TestOpen(t *testing.T) {

@@ -32,19 +32,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), memory.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), memory.Name)
-	}
-	d, err := sessionplus.DefaultRegistry.Lookup(memory.Name)
-	if err != nil {
-		t.Fatalf("Lookup(%q): %v", memory.Name, err)
-	}
-	if _, ok := d.(memory.Driver); !ok {
-		t.Fatalf("Lookup(%q) = %T, want memory.Driver", memory.Name, d)
-	}
-}
-
 func TestOpen(t *testing.T) {
 	tests := []struct {
 		name    string

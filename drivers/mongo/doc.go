@@ -142,6 +142,23 @@
 // requests of one app instance are safe on such a server; the requests of
 // several instances that share a FerretDB are not, and need MongoDB.
 //
+// # Users' sessions (UserIndex)
+//
+// The store implements [sessionplus.UserIndex] (see Config.UserField): a
+// record of a logged-in user carries the user in the top-level field
+// "user" of its document (a string; binary for a user key that is not valid
+// UTF-8), next to data and expires_at. The field is written by the same
+// command as the record: a Create's ReplaceOne sets or drops it, a Write
+// that changes the user $sets or $unsets it in its one UpdateOne (so a
+// record a revocation deleted matches nothing and is not indexed again),
+// and other Writes and Touches leave it. No save costs a round trip more
+// than without the index, a login included. [Store.UserRecords] is one
+// find on user and expires_at, served by the index on user that
+// [Store.CreateIndexes] makes (with create_indexes false, create it
+// yourself: db.sessions.createIndex({user: 1})). The index cannot outlive
+// a record: it goes with the document, when the TTL monitor or
+// [Store.Sweep] deletes it.
+//
 // # Typed constructor
 //
 // [New] makes a store of a collection without the registry and does no

@@ -2,8 +2,8 @@ package mongo
 
 import (
 	"errors"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/sessionplus/sessionplus/internal/pctescape"
 )
 
 // emptyName is how the empty field name is stored: MongoDB cannot take an
@@ -20,47 +20,13 @@ func encodeField(name string) string {
 	if name == "" {
 		return emptyName
 	}
-	if !needsEscape(name) {
-		return name
-	}
-	var b strings.Builder
-	b.Grow(len(name) + 8)
-	for i := 0; i < len(name); {
-		c := name[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(name[i:])
-			if r != utf8.RuneError || size > 1 {
-				b.WriteString(name[i : i+size])
-				i += size
-				continue
-			}
-		} else if !escaped(c) {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		const hex = "0123456789ABCDEF"
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xf])
-		i++
-	}
-	return b.String()
+	return pctescape.Escape(name, escaped)
 }
 
-// escaped reports whether the ASCII byte c is stored as "%XX".
-func escaped(c byte) bool {
+// escaped reports whether the ASCII byte s[i] is stored as "%XX".
+func escaped(s string, i int) bool {
+	c := s[i]
 	return c == '.' || c == '$' || c == '%' || c < 0x20 || c == 0x7f
-}
-
-// needsEscape reports whether some byte of name is stored as "%XX".
-func needsEscape(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c < utf8.RuneSelf && escaped(c) {
-			return true
-		}
-	}
-	return !utf8.ValidString(name)
 }
 
 var errBadKey = errors.New("not a field name encoded by this driver")
@@ -70,39 +36,9 @@ func decodeField(key string) (string, error) {
 	if key == emptyName {
 		return "", nil
 	}
-	if key == "" {
+	name, ok := pctescape.Unescape(key)
+	if key == "" || !ok {
 		return "", errBadKey
 	}
-	if strings.IndexByte(key, '%') < 0 {
-		return key, nil
-	}
-	b := make([]byte, 0, len(key))
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if c != '%' {
-			b = append(b, c)
-			continue
-		}
-		if i+2 >= len(key) {
-			return "", errBadKey
-		}
-		hi, ok1 := unhex(key[i+1])
-		lo, ok2 := unhex(key[i+2])
-		if !ok1 || !ok2 {
-			return "", errBadKey
-		}
-		b = append(b, hi<<4|lo)
-		i += 2
-	}
-	return string(b), nil
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	return name, nil
 }

@@ -211,6 +211,8 @@ type Options struct {
 	Timeout time.Duration
 }
 
+var _ sessionplus.UserIndex = (*Store)(nil)
+
 // Store is a [sessionplus.Store] that keeps each session as one document of
 // a MongoDB collection. It is safe for concurrent use.
 type Store struct {
@@ -316,9 +318,10 @@ var (
 	}
 )
 
-// CreateIndexes creates the TTL index on expires_at (expireAfterSeconds 0),
-// by which the server deletes expired sessions about once a minute. It does
-// nothing if the index exists already.
+// CreateIndexes creates the index on user, by which [Store.UserRecords]
+// finds a user's sessions, and the TTL index on expires_at
+// (expireAfterSeconds 0), by which the server deletes expired sessions
+// about once a minute. It does nothing for an index that exists already.
 //
 // A server that cannot create it, because it does not implement TTL
 // indexes (such as FerretDB v1, which answers NotImplemented, code 238) or
@@ -333,6 +336,10 @@ func (s *Store) CreateIndexes(ctx context.Context) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	iv := s.coll.Indexes()
+	if _, err := iv.CreateOne(ctx, gomongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}}); err != nil {
+		err = sessionplus.ContextError(ctx, err)
+		return &wrapped{msg: "mongo: creating the index on user (set create_indexes to false to skip it): " + err.Error(), err: err}
+	}
 	_, err := iv.CreateOne(ctx, gomongo.IndexModel{
 		Keys:    bson.D{{Key: fieldExpires, Value: 1}},
 		Options: options.Index().SetExpireAfterSeconds(0),

@@ -105,15 +105,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), mongo.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), mongo.Name)
-	}
-	if mongo.Name != "mongodb" {
-		t.Errorf("Name = %q, want the seed's session_type \"mongodb\"", mongo.Name)
-	}
-}
-
 func TestOpen(t *testing.T) {
 	// A client that never reaches a server: Connect does not dial, and the
 	// nok cases fail before any I/O.

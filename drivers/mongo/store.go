@@ -21,6 +21,7 @@ const (
 	fieldID      = "_id"
 	fieldData    = "data"
 	fieldExpires = "expires_at"
+	fieldUser    = "user" // the user the record is indexed under (see UserRecords); absent for none
 )
 
 // maxTokenLen is the longest token the store takes: the limit of an index
@@ -199,12 +200,26 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 }
 
 // document returns the whole document of a record.
-func document(token string, values map[string][]byte, expiry time.Time) bson.D {
-	data := make(bson.D, 0, len(values))
-	for name, v := range values {
+func document(token string, u sessionplus.Update) bson.D {
+	data := make(bson.D, 0, len(u.Set))
+	for name, v := range u.Set {
 		data = append(data, bson.E{Key: encodeField(name), Value: binary(v)})
 	}
-	return bson.D{{Key: fieldID, Value: token}, {Key: fieldData, Value: data}, {Key: fieldExpires, Value: expiry}}
+	doc := bson.D{{Key: fieldID, Value: token}, {Key: fieldData, Value: data}, {Key: fieldExpires, Value: u.Expiry}}
+	if u.User != "" {
+		doc = append(doc, bson.E{Key: fieldUser, Value: userValue(u.User)})
+	}
+	return doc
+}
+
+// userValue is how a user key is stored in the user field: a string, or
+// binary for a key that is not valid UTF-8 or holds a NUL (which a
+// MongoDB string cannot hold).
+func userValue(user string) any {
+	if utf8.ValidString(user) && strings.IndexByte(user, 0) < 0 {
+		return user
+	}
+	return bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: []byte(user)}
 }
 
 // binary returns v as a BSON binary; nil becomes an empty one.
@@ -216,26 +231,33 @@ func binary(v []byte) bson.Binary {
 }
 
 // fieldUpdate returns the update document of a Write: $set of the fields
-// in Set and of expires_at, $unset of the fields in Del.
+// in Set and of expires_at, $unset of the fields in Del; with SetUser, $set
+// or $unset of the user field, in the same atomic update.
 func fieldUpdate(u sessionplus.Update) bson.D {
 	set := make(bson.D, 0, len(u.Set)+1)
 	for name, v := range u.Set {
 		set = append(set, bson.E{Key: fieldData + "." + encodeField(name), Value: binary(v)})
 	}
 	set = append(set, bson.E{Key: fieldExpires, Value: u.Expiry})
+	unset := make(bson.D, 0, len(u.Del)+1)
+	for _, name := range u.Del {
+		unset = append(unset, bson.E{Key: fieldData + "." + encodeField(name), Value: ""})
+	}
+	switch {
+	case u.SetUser && u.User != "":
+		set = append(set, bson.E{Key: fieldUser, Value: userValue(u.User)})
+	case u.SetUser:
+		unset = append(unset, bson.E{Key: fieldUser, Value: ""})
+	}
 	update := bson.D{{Key: "$set", Value: set}}
-	if len(u.Del) > 0 {
-		unset := make(bson.D, 0, len(u.Del))
-		for _, name := range u.Del {
-			unset = append(unset, bson.E{Key: fieldData + "." + encodeField(name), Value: ""})
-		}
+	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
 	return update
 }
 
 func (s *Store) create(ctx context.Context, token string, u sessionplus.Update) error {
-	doc := document(token, u.Set, u.Expiry)
+	doc := document(token, u)
 	var err error
 	for range maxAttempts {
 		// Two upserts of a new token at once can collide on _id, on
@@ -263,6 +285,37 @@ func (s *Store) update(ctx context.Context, token string, update bson.D) error {
 		return sessionplus.ErrNotFound
 	}
 	return nil
+}
+
+// UserRecords returns the live records indexed under user: one find on
+// the user field, which [Store.CreateIndexes] indexes. A record is indexed
+// by the same command that writes it (the user field of its document), so
+// the index cannot outlive the record nor cost a round trip of its own.
+func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	filter := bson.D{{Key: fieldUser, Value: userValue(user)}, {Key: fieldExpires, Value: bson.D{{Key: "$gt", Value: time.Now()}}}}
+	cur, err := s.coll.Find(ctx, filter)
+	if err != nil {
+		return nil, fail(ctx, "find", err)
+	}
+	defer cur.Close(ctx)
+	var out []sessionplus.UserRecord
+	for cur.Next(ctx) {
+		token, ok := cur.Current.Lookup(fieldID).StringValueOK()
+		if !ok {
+			return nil, errors.New("mongo: a stored session's _id is not a string: the collection holds documents of another program")
+		}
+		rec, err := decodeRecord(cur.Current)
+		if err != nil {
+			return nil, fmt.Errorf("mongo: the stored session is not a document of this driver: %w", err)
+		}
+		out = append(out, sessionplus.UserRecord{Token: token, Record: rec})
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fail(ctx, "find", err)
+	}
+	return out, nil
 }
 
 // Delete removes the document of token, live or expired. It returns

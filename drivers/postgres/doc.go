@@ -33,10 +33,10 @@
 //     with a digit, at most 63 bytes), optionally qualified by a schema
 //     ("app.sessions"). The driver quotes it in every statement, so case
 //     matters: "Sessions" is another table than "sessions".
-//   - create_table (bool, default true): create the table and its index
-//     at Open where they do not exist ([Store.CreateTable]). Set it to
-//     false where the table is managed elsewhere or the user may not
-//     create tables.
+//   - create_table (bool, default true): create the table and its indexes
+//     at Open where they do not exist, and upgrade a table of an earlier
+//     version of the driver ([Store.CreateTable]). Set it to false where
+//     the table is managed elsewhere or the user may not create tables.
 //   - timeout (duration: a time.Duration, a string such as "5s", or whole
 //     seconds; default 5s): the longest any one operation may take (Load,
 //     Save, Delete, one statement of a sweep, and each step of Open). An
@@ -48,7 +48,7 @@
 // Open pings the server once, so that a wrong address or database fails at
 // startup with an error that names the host (and never the URL's
 // password); then, unless create_table is false, it creates the table, and
-// in any case it checks that the table has the three columns below with
+// in any case it checks that the table has the four columns below with
 // their types. Errors in the options wrap [sessionplus.ErrConfig] and name
 // the key. A table that is missing or of another shape is a configuration
 // error too.
@@ -62,20 +62,24 @@
 // A session is one row:
 //
 //	CREATE TABLE sessions (
-//		token  text PRIMARY KEY,       -- key_prefix, ":" and a hash of the session id
-//		data   jsonb NOT NULL,         -- {"<field>": "<base64 of the value>", ...}
-//		expiry timestamptz NOT NULL    -- the absolute expiry, to the microsecond
+//		token    text PRIMARY KEY,     -- key_prefix, ":" and a hash of the session id
+//		data     jsonb NOT NULL,       -- {"<field>": "<base64 of the value>", ...}
+//		expiry   timestamptz NOT NULL, -- the absolute expiry, to the microsecond
+//		user_key text                  -- the user it is indexed under; NULL for none
 //	);
 //	CREATE INDEX sessions_expiry_idx ON sessions (expiry);
+//	CREATE INDEX sessions_user_key_idx ON sessions (user_key) WHERE user_key IS NOT NULL;
 //
 // token is the storage key the root package hands the driver (by default
 // a hash of the session id, so the table holds no usable session ids). Each
 // field of the session is one member of the jsonb object data: its name,
 // and its encoded value in standard base64 (jsonb holds text, not bytes). A
-// field name that jsonb cannot hold, one that is not valid UTF-8, is stored
-// as "\x01b64:" and the base64url of its bytes, and so is a name that
-// starts with "\x01b64:" itself; every other name is stored as it is. Names
-// and values come back from [Store.Load] unchanged.
+// field name that jsonb cannot hold, one that is not valid UTF-8 or holds
+// NUL (as the root package's "\x00meta" does), is stored as "\x01b64:" and
+// the base64url of its bytes, and so is a name that starts with "\x01b64:"
+// itself; every other name is stored as it is. Names and values come back
+// from [Store.Load] unchanged. user_key is described under "Users'
+// sessions" below.
 //
 // A token must be valid UTF-8 without NUL and at most 2048 bytes (an
 // entry of the primary key's index holds about 2700): [Store.CheckKeyPrefix],
@@ -89,7 +93,8 @@
 //
 //   - Load: SELECT data, expiry FROM t WHERE token = $1 AND expiry > $now.
 //   - Create (a new session, or a new id): INSERT ... ON CONFLICT (token)
-//     DO UPDATE SET data = excluded.data, expiry = excluded.expiry.
+//     DO UPDATE SET data = excluded.data, expiry = excluded.expiry,
+//     user_key = excluded.user_key.
 //   - Write (a change): UPDATE t SET data = (data - $del::text[]) ||
 //     $set::jsonb, expiry = $e WHERE token = $1 AND expiry > $now. Only the
 //     fields the request changed are sent, and PostgreSQL applies the
@@ -97,12 +102,64 @@
 //     requests that change different fields of one session both land. A
 //     Write matching no live row (none, an expired one, or one that a
 //     log-out deleted an instant ago) changes nothing and returns an error
-//     wrapping [sessionplus.ErrNotFound]: it never creates a row.
+//     wrapping [sessionplus.ErrNotFound]: it never creates a row. A Write
+//     at a login or log-out also sets ", user_key = $u" in the same
+//     UPDATE.
 //   - Touch (a keep-alive): UPDATE t SET expiry = $e WHERE token = $1 AND
 //     expiry > $now; no row is [sessionplus.ErrNotFound] too.
 //   - Delete: DELETE FROM t WHERE token = $1 RETURNING expiry > $now; no
 //     live row is [sessionplus.ErrNotFound] (an expired row is removed all
 //     the same).
+//   - UserRecords: SELECT token, data, expiry FROM t WHERE user_key = $1
+//     AND expiry > $now.
+//
+// # Users' sessions (UserIndex)
+//
+// The store implements [sessionplus.UserIndex], so that with
+// [sessionplus.Config.UserField] set, [sessionplus.Manager.UserSessions],
+// RevokeUser, RevokeSession and [sessionplus.Session.RevokeOthers] can list
+// and end a user's sessions. The index is the user_key column of each row
+// and the partial index on it, which holds only the rows that have a user:
+//
+//   - A Create sets user_key to the record's user, or NULL for none, also
+//     when it replaces a row under the same token; a Write at a login or a
+//     log-out sets it in the same UPDATE as the fields; any other Write and
+//     a Touch leave it. So it is always the row's own, in the same atomic
+//     statement as the row: a Write or a Touch of a row that a revocation
+//     deleted matches nothing and indexes nothing.
+//   - [Store.UserRecords] is one SELECT that the index serves, and reads
+//     the rows as Load does; a row past its expiry is not listed.
+//   - A Delete, and the sweep of expired rows, remove the row and its
+//     entry in the index with it: the index holds no more than the table.
+//
+// Cost: nothing more. A login (Create with a user, or a Write that sets
+// it), a log-out, a Write and a Touch are each still one statement and one
+// round trip (the tests count them with a pgx tracer and at the socket);
+// listing a user's sessions is one statement.
+//
+// user_key holds the user's key as it is where text can hold it and it is
+// at most 512 bytes: "42", "alice@example.com". A key that is not valid
+// UTF-8, holds NUL, is longer, or starts with "\x01sha256:", is stored as
+// "\x01sha256:" and the base64url of its SHA-256 instead: the column is only
+// compared for equality, and an entry of the index stays small.
+//
+// A table of an earlier version of the driver, which has no user_key, is
+// upgraded at Open (unless create_table is false): the column is added
+// (instantly: it is nullable and has no default) and the index is built.
+// Building it reads the whole table once, holds off the table's writes
+// meanwhile, and must end within the store's timeout; for a large table,
+// build it beforehand without either, and the Open then finds it:
+//
+//	ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_key text;
+//	CREATE INDEX CONCURRENTLY IF NOT EXISTS sessions_user_key_idx ON sessions (user_key) WHERE user_key IS NOT NULL;
+//
+// With create_table false, Open fails on a table without user_key, and its
+// error gives these statements. Sessions stored before the upgrade have
+// no user until their next login (they are not listed, and RevokeUser
+// leaves them); while app instances of the earlier version share the table
+// during a rolling upgrade, the logins they make are not indexed either,
+// and a log-out they make leaves the session listed (RevokeUser then ends
+// a session no longer logged in).
 //
 // # Expiry
 //
@@ -112,8 +169,8 @@
 // so the two never disagree. App instances that share a table should keep
 // their clocks in sync (NTP), as they must for cookies anyway.
 //
-// Expired rows are never served, kept alive or written, but PostgreSQL
-// does not remove them by itself. The store sweeps them: after a Create, at
+// Expired rows are never served, listed, kept alive or written, but
+// PostgreSQL does not remove them by itself. The store sweeps them: after a Create, at
 // most once a minute per [Store], it runs in the background
 //
 //	DELETE FROM t WHERE token IN (SELECT token FROM t WHERE expiry <= $now

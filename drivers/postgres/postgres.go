@@ -247,6 +247,7 @@ type Store struct {
 var (
 	_ sessionplus.Store            = (*Store)(nil)
 	_ sessionplus.KeyPrefixChecker = (*Store)(nil)
+	_ sessionplus.UserIndex        = (*Store)(nil)
 	_ io.Closer                    = (*Store)(nil)
 )
 
@@ -347,31 +348,47 @@ func (s *Store) ping(ctx context.Context, key string) error {
 	return nil
 }
 
-// CreateTable creates the table of the sessions and its index on expiry,
-// where they do not exist yet:
+// CreateTable creates the table of the sessions and its indexes, where
+// they do not exist yet, and upgrades a table of an earlier version of the
+// driver, which has no user_key column:
 //
 //	CREATE TABLE IF NOT EXISTS <table> (
-//		token  text PRIMARY KEY,
-//		data   jsonb NOT NULL,
-//		expiry timestamptz NOT NULL
+//		token    text PRIMARY KEY,
+//		data     jsonb NOT NULL,
+//		expiry   timestamptz NOT NULL,
+//		user_key text
 //	);
 //	CREATE INDEX IF NOT EXISTS <table>_expiry_idx ON <table> (expiry);
+//	ALTER TABLE <table> ADD COLUMN IF NOT EXISTS user_key text; -- only where it is missing
+//	CREATE INDEX IF NOT EXISTS <table>_user_key_idx ON <table> (user_key) WHERE user_key IS NOT NULL;
 //
 // The statements run in one transaction under an advisory lock, so that
-// app instances starting together do not collide. It needs the CREATE
-// privilege on the schema; without it, create the table once by hand and
-// open with create_table false. [Driver.Open] calls it unless create_table
-// is false.
+// app instances starting together do not collide. The ALTER TABLE runs
+// only where the column is missing: it would lock out every request while
+// it waits for a long reader of the table (pg_dump, say), even when it
+// has nothing to do. Adding the nullable column is instant; building the
+// index on an old table reads the table once, holding off its writes
+// meanwhile (see the package documentation for a large table). It needs
+// the CREATE privilege on the schema (and to own an old table); without
+// it, create or upgrade the table once by hand and open with create_table
+// false. [Driver.Open] calls it unless create_table is false.
 func (s *Store) CreateTable(ctx context.Context) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	// Without arguments pgx sends the statements as one simple query, which
 	// PostgreSQL runs as one transaction: the transaction-level advisory lock
-	// is held until both are done.
-	sql := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d);
-CREATE TABLE IF NOT EXISTS %s (token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL);
-CREATE INDEX IF NOT EXISTS %s ON %s (expiry)`,
-		lockKey(s.table), s.ident, pgx.Identifier{indexName(s.table)}.Sanitize(), s.ident)
+	// is held until all are done.
+	sql := fmt.Sprintf(`SELECT pg_advisory_xact_lock(%[1]d);
+CREATE TABLE IF NOT EXISTS %[2]s (token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL, user_key text);
+CREATE INDEX IF NOT EXISTS %[3]s ON %[2]s (expiry);
+DO $$ BEGIN
+	IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '%[2]s'::regclass AND attname = 'user_key' AND NOT attisdropped) THEN
+		ALTER TABLE %[2]s ADD COLUMN IF NOT EXISTS user_key text;
+	END IF;
+END $$;
+CREATE INDEX IF NOT EXISTS %[4]s ON %[2]s (user_key) WHERE user_key IS NOT NULL`,
+		lockKey(s.table), s.ident,
+		pgx.Identifier{indexName(s.table, expirySuffix)}.Sanitize(), pgx.Identifier{indexName(s.table, userSuffix)}.Sanitize())
 	if _, err := s.pool.Exec(ctx, sql); err != nil {
 		return s.fail(ctx, "create table "+s.table, "", err)
 	}
@@ -383,6 +400,7 @@ var wantColumns = []struct{ name, typ string }{
 	{"token", "text"},
 	{"data", "jsonb"},
 	{"expiry", "timestamp with time zone"},
+	{"user_key", "text"},
 }
 
 // checkColumns checks that the table exists and has the columns the store
@@ -411,6 +429,11 @@ WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped`, s.iden
 	for _, c := range wantColumns {
 		got, ok := cols[c.name]
 		switch {
+		case !ok && c.name == "user_key":
+			return sessionplus.ConfigErrorf(`key "table": the table %[1]s has no column "user_key" (a table of an earlier version of the driver): `+
+				`let the store upgrade it (create_table true), or run ALTER TABLE %[2]s ADD COLUMN user_key text; `+
+				`CREATE INDEX %[3]s ON %[2]s (user_key) WHERE user_key IS NOT NULL`,
+				s.table, s.ident, pgx.Identifier{indexName(s.table, userSuffix)}.Sanitize())
 		case !ok:
 			return sessionplus.ConfigErrorf(`key "table": the table %s has no column %q (want token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL)`, s.table, c.name)
 		case got != c.typ:
@@ -450,12 +473,17 @@ func checkTableName(name string) error {
 	return nil
 }
 
-// indexName returns the name of the index on expiry of table: the table's
-// last part and "_expiry_idx", with a hash in place of the part's end where
-// that would exceed 63 bytes (PostgreSQL would truncate it, and two long
-// table names could then share an index name).
-func indexName(table string) string {
-	const suffix = "_expiry_idx"
+// The suffixes of the names of the indexes of a table.
+const (
+	expirySuffix = "_expiry_idx"
+	userSuffix   = "_user_key_idx"
+)
+
+// indexName returns the name of an index of table: the table's last part
+// and suffix, with a hash in place of the part's end where that would
+// exceed 63 bytes (PostgreSQL would truncate it, and two long table names
+// could then share an index name).
+func indexName(table, suffix string) string {
 	name := table[strings.LastIndexByte(table, '.')+1:]
 	if len(name)+len(suffix) <= maxIdentLen {
 		return name + suffix

@@ -127,15 +127,6 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestRegistered(t *testing.T) {
-	if !slices.Contains(sessionplus.Drivers(), postgres.Name) {
-		t.Fatalf("sessionplus.Drivers() = %v, want it to include %q", sessionplus.Drivers(), postgres.Name)
-	}
-	if postgres.Name != "postgres" {
-		t.Errorf("Name = %q, want \"postgres\"", postgres.Name)
-	}
-}
-
 // withUser returns the URL u with the user info and database replaced.
 func withUser(t *testing.T, u string, user *url.Userinfo, db string) string {
 	t.Helper()
@@ -188,10 +179,34 @@ func TestOpen(t *testing.T) {
 		},
 		{
 			name: "ok, create_table false on a table made by hand", server: true,
-			before: `CREATE TABLE %s (token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL)`,
+			before: `CREATE TABLE %s (token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL, user_key text)`,
 			opts: func(t *testing.T, table string) sessionplus.Options {
 				return sessionplus.Options{"client": connect(t), "table": table, "create_table": false}
 			},
+		},
+		{
+			name: "ok, a table of an earlier version is upgraded", server: true,
+			before: oldSchema,
+			opts: func(t *testing.T, table string) sessionplus.Options {
+				return sessionplus.Options{"client": connect(t), "table": table}
+			},
+		},
+		{
+			name: "nok, create_table false on a table of an earlier version", server: true,
+			before: oldSchema,
+			opts: func(t *testing.T, table string) sessionplus.Options {
+				return sessionplus.Options{"client": connect(t), "table": table, "create_table": false}
+			},
+			wantErr: `has no column "user_key" (a table of an earlier version of the driver): let the store upgrade it (create_table true), or run ALTER TABLE`,
+			config:  true,
+		},
+		{
+			name: "nok, a user_key of another type", server: true,
+			before: `CREATE TABLE %s (token text PRIMARY KEY, data jsonb NOT NULL, expiry timestamptz NOT NULL, user_key bigint)`,
+			opts: func(t *testing.T, table string) sessionplus.Options {
+				return sessionplus.Options{"client": connect(t), "table": table}
+			},
+			wantErr: `the column "user_key" of the table sessionplus_test_`, config: true,
 		},
 		{
 			name: "ok, schema-qualified table", server: true,

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -34,15 +35,19 @@ const sweepBatch = 1000
 // expiry is after the time the application reads, as the root package
 // checks it.
 type queries struct {
-	load, create, write, touch, del, sweep string
+	load, create, write, writeUser, touch, del, sweep, userRecords string
 }
 
 func newQueries(t string) queries {
 	return queries{
 		load: `SELECT data, expiry FROM ` + t + ` WHERE token = $1 AND expiry > $2`,
-		create: `INSERT INTO ` + t + ` (token, data, expiry) VALUES ($1, $2::jsonb, $3)
-ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry`,
+		create: `INSERT INTO ` + t + ` (token, data, expiry, user_key) VALUES ($1, $2::jsonb, $3, $4)
+ON CONFLICT (token) DO UPDATE SET data = excluded.data, expiry = excluded.expiry, user_key = excluded.user_key`,
 		write: `UPDATE ` + t + ` SET data = (data - $3::text[]) || $4::jsonb, expiry = $5
+WHERE token = $1 AND expiry > $2`,
+		// A Write with SetUser: the same, and the row's user in the same
+		// atomic step ($6 NULL un-indexes it).
+		writeUser: `UPDATE ` + t + ` SET data = (data - $3::text[]) || $4::jsonb, expiry = $5, user_key = $6
 WHERE token = $1 AND expiry > $2`,
 		touch: `UPDATE ` + t + ` SET expiry = $3 WHERE token = $1 AND expiry > $2`,
 		// The row goes whether or not it has expired; only a live one
@@ -54,6 +59,9 @@ WHERE token = $1 AND expiry > $2`,
 		// kept.
 		sweep: fmt.Sprintf(`DELETE FROM %s WHERE token IN
 (SELECT token FROM %[1]s WHERE expiry <= $1 LIMIT %d FOR UPDATE SKIP LOCKED) AND expiry <= $1`, t, sweepBatch),
+		// The partial index on user_key serves it; its rows are decoded
+		// as Load's are.
+		userRecords: `SELECT token, data, expiry FROM ` + t + ` WHERE user_key = $1 AND expiry > $2`,
 	}
 }
 
@@ -67,7 +75,7 @@ var (
 // validToken reports whether token can be a key of the table: text, in
 // PostgreSQL, is valid UTF-8 without NUL, and an index entry is bounded.
 func validToken(token string) bool {
-	return len(token) <= maxTokenLen && utf8.ValidString(token) && strings.IndexByte(token, 0) < 0
+	return len(token) <= maxTokenLen && validText(token)
 }
 
 // Load returns the record stored under token, in one statement:
@@ -97,11 +105,55 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if err != nil {
 		return sessionplus.Record{}, s.fail(ctx, "load", token, err)
 	}
-	values, err := decodeData(data)
+	rec, err := record(data, expiry)
 	if err != nil {
-		return sessionplus.Record{}, fmt.Errorf("postgres: load: the stored session is not a record of this driver: %w", err)
+		return sessionplus.Record{}, fmt.Errorf("postgres: load: %w", err)
 	}
-	return sessionplus.Record{Values: values, Expiry: expiry}, nil
+	return rec, nil
+}
+
+// UserRecords returns the live records indexed under user (see
+// [sessionplus.UserIndex]), in one statement, which the partial index on
+// user_key serves:
+//
+//	SELECT token, data, expiry FROM <table> WHERE user_key = $1 AND expiry > $now
+//
+// A row that is not a record of this driver fails the whole listing, with
+// an error that says so.
+func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: list user: %w", ctxErr(ctx, err))
+	}
+	if user == "" {
+		return nil, nil // no record is indexed under no user
+	}
+	rows, err := s.pool.Query(ctx, s.q.userRecords, userColumn(user), time.Now())
+	if err != nil {
+		return nil, s.fail(ctx, "list user", "", err)
+	}
+	defer rows.Close()
+	var (
+		out    []sessionplus.UserRecord
+		token  string
+		data   []byte
+		expiry time.Time
+	)
+	for rows.Next() {
+		if err := rows.Scan(&token, &data, &expiry); err != nil {
+			return nil, s.fail(ctx, "list user", "", err)
+		}
+		rec, err := record(data, expiry)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: list user: %w", err)
+		}
+		out = append(out, sessionplus.UserRecord{Token: token, Record: rec})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list user", "", err)
+	}
+	return out, nil
 }
 
 // Save applies u to the row of token as [sessionplus.Kind] describes, in one
@@ -115,6 +167,11 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 //     u.Set and u.Del change, in one atomic statement, so two requests that
 //     change different fields of one session both land.
 //   - Touch: UPDATE ... SET expiry = $e WHERE token = $1 AND expiry > $now.
+//
+// The row's user_key column holds its user (see [Store.UserRecords]): a
+// Create sets it to u.User (NULL for ""), a Write with u.SetUser sets it in
+// the same UPDATE (", user_key = $u"), and a Write without SetUser and a
+// Touch leave it. No kind costs a statement more.
 //
 // A Write or a Touch that matches no live row changes nothing and returns
 // an error wrapping [sessionplus.ErrNotFound]: neither ever creates a row.
@@ -140,13 +197,17 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 	)
 	switch u.Kind {
 	case sessionplus.Create:
-		tag, err = s.pool.Exec(ctx, s.q.create, token, encodeData(u.Set), u.Expiry)
+		tag, err = s.pool.Exec(ctx, s.q.create, token, encodeData(u.Set), u.Expiry, userColumn(u.User))
 	case sessionplus.Write:
 		del := make([]string, len(u.Del)) // never nil: NULL would empty data
 		for i, name := range u.Del {
 			del[i] = encodeName(name)
 		}
-		tag, err = s.pool.Exec(ctx, s.q.write, token, now, del, encodeData(u.Set), u.Expiry)
+		if u.SetUser {
+			tag, err = s.pool.Exec(ctx, s.q.writeUser, token, now, del, encodeData(u.Set), u.Expiry, userColumn(u.User))
+		} else {
+			tag, err = s.pool.Exec(ctx, s.q.write, token, now, del, encodeData(u.Set), u.Expiry)
+		}
 	case sessionplus.Touch:
 		tag, err = s.pool.Exec(ctx, s.q.touch, token, now, u.Expiry)
 	default:
@@ -260,17 +321,57 @@ func (s *Store) fail(ctx context.Context, op, token string, err error) error {
 	return &opError{msg: "postgres: " + op + ": " + msg, err: err}
 }
 
+// userDigestPrefix starts the user_key of a user whose key is not stored
+// as it is (see userColumn).
+const userDigestPrefix = "\x01sha256:"
+
+// maxUserLen is the longest user key that user_key holds as it is.
+const maxUserLen = 512
+
+// userColumn returns the value of the user_key column for user: NULL for
+// no user; the key itself where it is valid UTF-8 without NUL (which text
+// cannot hold otherwise), at most maxUserLen bytes (an entry of the index
+// holds about 2700) and does not start with userDigestPrefix; any other
+// key as userDigestPrefix and the base64url of its SHA-256. The column is
+// only ever compared for equality, so the digest does as well as the key.
+func userColumn(user string) any {
+	if user == "" {
+		return nil
+	}
+	if len(user) <= maxUserLen && validText(user) && !strings.HasPrefix(user, userDigestPrefix) {
+		return user
+	}
+	sum := sha256.Sum256([]byte(user))
+	return userDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// validText reports whether PostgreSQL's text (and jsonb's) can hold s.
+func validText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// record returns the record of a row's data and expiry, for Load and
+// UserRecords alike.
+func record(data []byte, expiry time.Time) (sessionplus.Record, error) {
+	values, err := decodeData(data)
+	if err != nil {
+		return sessionplus.Record{}, fmt.Errorf("the stored session is not a record of this driver: %w", err)
+	}
+	return sessionplus.Record{Values: values, Expiry: expiry}, nil
+}
+
 // The data column is a jsonb object with one member per session field: the
 // field's name (see encodeName) and its bytes in standard base64.
 
-// escPrefix starts the stored name of a field whose name is not valid
-// UTF-8 (which jsonb cannot hold) or starts with escPrefix itself: such a
-// name is stored as escPrefix and its base64url encoding. Every other name
-// is stored as it is.
+// escPrefix starts the stored name of a field whose name jsonb cannot hold
+// (one that is not valid UTF-8, or holds NUL, as the root package's
+// "\x00meta" does) or that starts with escPrefix itself: such a name is
+// stored as escPrefix and its base64url encoding. Every other name is
+// stored as it is.
 const escPrefix = "\x01b64:"
 
 func encodeName(name string) string {
-	if utf8.ValidString(name) && !strings.HasPrefix(name, escPrefix) {
+	if validText(name) && !strings.HasPrefix(name, escPrefix) {
 		return name
 	}
 	return escPrefix + base64.RawURLEncoding.EncodeToString([]byte(name))

@@ -76,8 +76,11 @@
 // (the root package hashes ids by default, so the keys in Redis are not
 // usable session ids). Each session field is one hash field holding the
 // field's encoded value, and the reserved field "\x00expiry" (no session
-// field name can hold a NUL byte) holds the expiry in Unix milliseconds.
-// Every operation is one round trip, also when it finds no record:
+// field name but the root package's own "\x00meta" can hold a NUL byte)
+// holds the expiry in Unix milliseconds; a record indexed under a user also
+// holds "\x00user" and "\x00ixd" (see "Users' sessions" below). Load
+// returns none of the three. Every operation of a session whose user does
+// not change is one round trip, also when it finds no record:
 //
 //   - load: HGETALL;
 //   - a new session, or a new id (a Create): DEL, HSET of every field and
@@ -86,15 +89,90 @@
 //     live, HDELs only the removed fields, HSETs only the changed ones and
 //     moves the expiry, so that two requests that change different fields
 //     of one session both land;
-//   - a keep-alive of an unchanged session (a Touch): a Lua script that, if
-//     the record is live, moves its expiry (the field and PEXPIREAT)
-//     without reading it;
+//   - a keep-alive of an unchanged session (a Touch): the same script with
+//     no fields, which, if the record is live, moves its expiry (the field
+//     and PEXPIREAT);
 //   - delete: DEL.
 //
-// Open loads the scripts with SCRIPT LOAD. A server that lost them (a
-// restart, SCRIPT FLUSH, a failover) costs one more round trip the first
-// time each runs there: EVALSHA fails and EVAL sends the script. So does
-// the first run of each on a store from [New], which does not load them.
+// Open loads the scripts (the save script and the index script below) with
+// SCRIPT LOAD. A server that lost them (a restart, SCRIPT FLUSH, a
+// failover) costs one more round trip the first time each runs there:
+// EVALSHA fails and EVAL sends the script. So does the first run of each on
+// a store from [New], which does not load them.
+//
+// # Users' sessions (UserIndex)
+//
+// The store implements [sessionplus.UserIndex], so that a manager with a
+// Config.UserField can list and revoke every session of a user
+// (Manager.UserSessions, Manager.RevokeUser, Manager.RevokeSession,
+// Session.RevokeOthers).
+//
+// The index of a user is a sorted set under the key prefix of the user's
+// records: key_prefix + ":user=" + the user, with every byte but letters,
+// digits and "-_.@+" escaped as %XX (so "42" is "session:user=42" and
+// "a:b" is "session:user=a%3Ab"). Its members are the storage keys of the
+// user's records; the score of each is its index deadline, in Unix
+// milliseconds, a time no earlier than the record's expiry. A record
+// indexed under a user holds the user in its hash field "\x00user" and the
+// deadline it was given in "\x00ixd". Every change of an index is one Lua
+// script on the index key alone (a record and its user's index are in
+// different hash slots of a Redis Cluster, so no script can touch both):
+// it removes the entries whose deadline has passed, adds or moves the one
+// entry (never to an earlier deadline), and sets the key to expire at its
+// latest deadline. An index therefore holds only entries of records that
+// may still be live or that ended less than about a lifetime ago, and
+// expires with the last of them.
+//
+// A record's deadline is its expiry plus its remaining lifetime (twice the
+// lifetime from now), so that keep-alives move it rarely. What each save
+// costs:
+//
+//   - a login (a Create with a user, or a Write that changes the user): the
+//     index script first, then the record: two round trips;
+//   - a Write or Touch that keeps the user: the save script alone, one
+//     round trip, as without the index. Only when the record's new expiry
+//     passes its deadline, which happens about once per lifetime of a
+//     session that is kept alive, does the script give it a new deadline
+//     and return its user, and the store send that user's index script: one
+//     more round trip then;
+//   - a log-out that keeps the session (a Write with no user): one round
+//     trip, the save script removes "\x00user";
+//   - Delete: DEL, one round trip; the index keeps the entry until its
+//     deadline.
+//
+// UserRecords reads the user's index under every key prefix the store
+// knows, with ZRANGEBYSCORE of the deadlines still ahead, then every record
+// found with HGETALL, each step one pipeline (on a Redis Cluster, one round
+// trip per node, in parallel). It returns only the records that are still
+// live and whose "\x00user" is the user: an entry of a record that was
+// deleted, expired, evicted, moved to another user or logged out is passed
+// over, and goes at its deadline. The key prefixes it knows are those the
+// root package gives it when a manager starts ([Store.CheckKeyPrefix]) and
+// those of the tokens it has indexed; a store from [New] used without a
+// manager lists nothing of a prefix it has not indexed under.
+//
+// What the store guarantees, and where it cannot:
+//
+//   - A Write or Touch of a record that is gone returns ErrNotFound and
+//     brings nothing back: the record stays gone, and an entry that a Write
+//     with a user added first to the user's index lists nothing.
+//   - The index is written before the record, so a failure between the two
+//     steps of a login (the process dies, Redis fails) leaves at most an
+//     entry that lists nothing, never a record of a user that RevokeUser
+//     cannot find. The one step the other way round is the rare move of a
+//     kept-alive record's deadline: if its index script fails after the
+//     save script has run, Save returns the error, and the record may be
+//     left out of the listing from its old deadline until its expiry, for
+//     less than one lifetime.
+//   - An index is a key like any other for Redis's eviction: with a
+//     maxmemory policy that evicts keys (allkeys-* or volatile-*, the
+//     index has a TTL), an evicted index leaves its user's live sessions
+//     unlisted, and so not revoked by RevokeUser, until each is indexed
+//     again by a login or the move of its deadline. Give Redis that keeps
+//     sessions the noeviction policy, or room enough.
+//   - One store used by several sessions with different key prefixes (a
+//     store passed in "store" to more than one) lists the user's records
+//     under all of them to each.
 //
 // # Expiry
 //
@@ -112,10 +190,10 @@
 //
 // # Cluster and Sentinel
 //
-// A session is one key, so every command, MULTI/EXEC and script touches one
-// hash slot and runs unchanged on a Redis Cluster. Keep braces out of
-// key_prefix: a hash tag such as "{app}" would put every session in the same
-// slot, on one node. With Sentinel, give the Sentinels' addresses in addrs
+// A session is one key, and an index of a user is another, so every
+// command, MULTI/EXEC and script touches one hash slot and runs unchanged
+// on a Redis Cluster. Keep braces out of key_prefix: a hash tag such as
+// "{app}" would put every session in the same slot, on one node. With Sentinel, give the Sentinels' addresses in addrs
 // and the master's name in master_name, or pass a failover client.
 //
 // # Errors

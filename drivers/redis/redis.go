@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -81,7 +84,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	// Load the scripts now, so that the first Write or Touch is one round
 	// trip too. Best effort: a server that refuses SCRIPT LOAD still runs
 	// them, with EVAL the first time.
-	for _, sc := range []*goredis.Script{writeScript, touchScript} {
+	for _, sc := range []*goredis.Script{saveScript, indexScript} {
 		sctx, cancel := s.withTimeout(ctx)
 		sc.Load(sctx, s.client)
 		cancel()
@@ -200,12 +203,24 @@ func (o *options) client(opts sessionplus.Options, timeout time.Duration) (gored
 	return goredis.NewUniversalClient(uo), " at " + strings.Join(o.Addrs, ","), nil
 }
 
-var _ sessionplus.Store = (*Store)(nil)
+var (
+	_ sessionplus.Store            = (*Store)(nil)
+	_ sessionplus.UserIndex        = (*Store)(nil)
+	_ sessionplus.KeyPrefixChecker = (*Store)(nil)
+)
 
-// expiryField is the hash field that holds a record's expiry, in Unix
-// milliseconds. The root package never gives a field a name with a NUL
-// byte, so it cannot collide with a session's fields.
-const expiryField = "\x00expiry"
+// The driver's own hash fields. The root package gives no field a name
+// with a NUL byte but "\x00meta", its own, so they cannot collide with a
+// session's fields. The scripts spell them out ('\0expiry', ...).
+const (
+	// expiryField holds a record's expiry, in Unix milliseconds.
+	expiryField = "\x00expiry"
+	// userField holds the user key of a record indexed under a user.
+	userField = "\x00user"
+	// deadlineField holds, with userField, the index deadline the record
+	// was last given in its user's index (see indexDeadline).
+	deadlineField = "\x00ixd"
+)
 
 // errMalformed is the error of a hash with no valid expiry field: the store
 // did not write it, so it is no session.
@@ -223,13 +238,20 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Store is a [sessionplus.Store] that keeps each session in one Redis hash.
-// It is safe for concurrent use.
+// Store is a [sessionplus.Store] that keeps each session in one Redis hash,
+// and a [sessionplus.UserIndex] that keeps the sessions of each user in one
+// sorted set (see "Users' sessions" in the package documentation). It is
+// safe for concurrent use.
 type Store struct {
 	client   goredis.UniversalClient
 	owned    bool // the driver built the client, so Close closes it
 	timeout  time.Duration
 	timedOut error // the cause of a context ended by the timeout
+
+	// prefixes are the key prefixes whose users' indexes UserRecords
+	// reads: those of CheckKeyPrefix and of every token indexed.
+	mu       sync.RWMutex
+	prefixes map[string]bool
 }
 
 // New returns a store that uses client, which may be a *goredis.Client, a
@@ -297,41 +319,78 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 	if err != nil {
 		return sessionplus.Record{}, errMalformed
 	}
-	delete(m, expiryField)
+	return record(m, ms), nil
+}
+
+// record returns the record of hash m, whose expiry is ms, without the
+// driver's own fields.
+func record(m map[string]string, ms int64) sessionplus.Record {
 	values := make(map[string][]byte, len(m))
 	for name, v := range m {
-		values[name] = []byte(v)
+		switch name {
+		case expiryField, userField, deadlineField:
+		default:
+			values[name] = []byte(v)
+		}
 	}
-	return sessionplus.Record{Values: values, Expiry: time.UnixMilli(ms)}, nil
+	return sessionplus.Record{Values: values, Expiry: time.UnixMilli(ms)}
 }
 
 // Save applies u to the record under token, as [sessionplus.Kind]
-// describes, in one round trip, and returns token:
+// describes, and returns token. A save that leaves the record's user as it
+// is takes one round trip:
 //
 //   - [sessionplus.Create] is DEL, HSET of every field and PEXPIREAT in one
 //     MULTI/EXEC;
 //   - [sessionplus.Write] is a script that, if the record is live, HDELs
 //     and HSETs only the fields in u and moves the expiry;
-//   - [sessionplus.Touch] is a script that, if the record is live, moves
-//     its expiry.
+//   - [sessionplus.Touch] is the same script, with no fields.
 //
 // A record is live if its hash holds an expiry that is still ahead of the
 // application's clock. A Write or Touch of a record that is not live changes
 // nothing and returns [sessionplus.ErrNotFound]: the check and the change
 // are one script, so a log-out that deletes the record in between cannot be
 // undone by a request still in flight.
+//
+// A Create with a user, and a Write with SetUser to a user, first add the
+// token to the user's index and then write the record: two round trips.
+// About once per lifetime of a session kept alive, the script finds that
+// the record's new expiry passes its index deadline and returns the
+// record's user, and Save moves the token's deadline in that user's index:
+// one more round trip (see "Users' sessions" in the package
+// documentation).
 func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
-	expArg := strconv.FormatInt(u.Expiry.UnixMilli(), 10)
+	switch u.Kind {
+	case sessionplus.Create, sessionplus.Write, sessionplus.Touch:
+	default:
+		return "", fmt.Errorf("redis: unknown kind of save %v", u.Kind)
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	now := time.Now().UnixMilli()
+	expArg := strconv.FormatInt(u.Expiry.UnixMilli(), 10)
+	deadline := indexDeadline(u.Expiry.UnixMilli(), now)
+	setsUser := u.Kind == sessionplus.Create || (u.Kind == sessionplus.Write && u.SetUser)
+	if setsUser && u.User != "" {
+		// The index first, then the record: a failure in between leaves
+		// at most an entry whose record is not the user's, which
+		// UserRecords passes over and which goes at its deadline. The
+		// other order could leave a record of the user that RevokeUser
+		// does not find.
+		if err := s.index(ctx, token, u.User, deadline, now); err != nil {
+			return "", err
+		}
+	}
 
-	switch u.Kind {
-	case sessionplus.Create:
-		// The expiry field goes last: HSET keeps the last value of a field
-		// named twice, so no field of u can stand in for it.
-		args := make([]any, 0, 2*len(u.Set)+2)
+	if u.Kind == sessionplus.Create {
+		// The driver's fields go last: HSET keeps the last value of a
+		// field named twice, so no field of u can stand in for them.
+		args := make([]any, 0, 2*len(u.Set)+6)
 		for name, v := range u.Set {
 			args = append(args, name, v)
+		}
+		if u.User != "" {
+			args = append(args, userField, u.User, deadlineField, deadline)
 		}
 		args = append(args, expiryField, expArg)
 		_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -343,37 +402,193 @@ func (s *Store) Save(ctx context.Context, token string, u sessionplus.Update) (s
 		if err != nil {
 			return "", wrap(ctx, "MULTI DEL HSET PEXPIREAT", err)
 		}
+		return token, nil
+	}
 
-	case sessionplus.Write:
-		args := make([]any, 0, 4+2*len(u.Set)+len(u.Del))
-		args = append(args, expiryField, expArg, time.Now().UnixMilli(), len(u.Set))
-		for name, v := range u.Set {
-			args = append(args, name, v)
-		}
-		for _, name := range u.Del {
-			args = append(args, name)
-		}
-		live, err := writeScript.Run(ctx, s.client, []string{token}, args...).Bool()
-		if err != nil {
-			return "", wrap(ctx, "write script", err)
-		}
-		if !live {
+	userOp := "keep"
+	switch {
+	case setsUser && u.User != "":
+		userOp = "set"
+	case setsUser:
+		userOp = "clear"
+	}
+	args := make([]any, 0, 6+2*len(u.Set)+len(u.Del))
+	args = append(args, expArg, now, deadline, userOp, u.User, len(u.Set))
+	for name, v := range u.Set {
+		args = append(args, name, v)
+	}
+	for _, name := range u.Del {
+		args = append(args, name)
+	}
+	res, err := saveScript.Run(ctx, s.client, []string{token}, args...).Result()
+	if err != nil {
+		return "", wrap(ctx, u.Kind.String()+" script", err)
+	}
+	switch res := res.(type) {
+	case int64:
+		if res == 0 {
 			return "", sessionplus.ErrNotFound
 		}
-
-	case sessionplus.Touch:
-		live, err := touchScript.Run(ctx, s.client, []string{token}, expiryField, expArg, time.Now().UnixMilli()).Bool()
-		if err != nil {
-			return "", wrap(ctx, "touch script", err)
+	case string:
+		// The record's user, whose index must now hold the token until
+		// the record's new deadline.
+		if err := s.index(ctx, token, res, deadline, now); err != nil {
+			return "", err
 		}
-		if !live {
-			return "", sessionplus.ErrNotFound
-		}
-
 	default:
-		return "", fmt.Errorf("redis: unknown kind of save %v", u.Kind)
+		return "", fmt.Errorf("redis: %s script: unexpected reply of type %T", u.Kind, res)
 	}
 	return token, nil
+}
+
+// indexDeadline returns the deadline, in Unix milliseconds, until which a
+// user's index keeps a record that expires at expiry: twice its remaining
+// lifetime from now, so that keep-alives move it only about once per
+// lifetime. Past it the entry is pruned.
+func indexDeadline(expiry, now int64) int64 {
+	if expiry <= now {
+		return expiry
+	}
+	return expiry + (expiry - now)
+}
+
+// index makes the index of user hold token until at least deadline, in one
+// round trip (indexScript), and prunes the entries whose deadline has
+// passed.
+func (s *Store) index(ctx context.Context, token, user string, deadline, now int64) error {
+	prefix := tokenPrefix(token)
+	s.learn(prefix)
+	if err := indexScript.Run(ctx, s.client, []string{indexKey(prefix, user)}, token, deadline, now).Err(); err != nil {
+		return wrap(ctx, "index script", err)
+	}
+	return nil
+}
+
+// UserRecords returns the live records of user, under every key prefix the
+// store knows (see [Store.CheckKeyPrefix]): ZRANGEBYSCORE of the user's
+// index under each prefix, pipelined, then HGETALL of every token found,
+// pipelined. A Redis Cluster client sends each pipeline as one round trip
+// per node, the nodes in parallel. A token whose record is gone, expired
+// or no longer the user's is passed over; its entry goes at its deadline.
+func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
+	if user == "" {
+		return nil, errors.New("redis: UserRecords: the user is empty")
+	}
+	prefixes := s.knownPrefixes()
+	if len(prefixes) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	now := time.Now().UnixMilli()
+	live := &goredis.ZRangeBy{Min: "(" + strconv.FormatInt(now, 10), Max: "+inf"}
+	ranges := make([]*goredis.StringSliceCmd, len(prefixes))
+	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, prefix := range prefixes {
+			ranges[i] = p.ZRangeByScore(ctx, indexKey(prefix, user), live)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, "ZRANGEBYSCORE", err)
+	}
+	var tokens []string
+	seen := make(map[string]bool)
+	for i, r := range ranges {
+		for _, tok := range r.Val() {
+			if tokenPrefix(tok) == prefixes[i] && !seen[tok] {
+				seen[tok] = true
+				tokens = append(tokens, tok)
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		return nil, nil
+	}
+	hashes := make([]*goredis.MapStringStringCmd, len(tokens))
+	_, err = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, tok := range tokens {
+			hashes[i] = p.HGetAll(ctx, tok)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(ctx, "HGETALL", err)
+	}
+	var out []sessionplus.UserRecord
+	for i, h := range hashes {
+		m := h.Val()
+		ms, err := strconv.ParseInt(m[expiryField], 10, 64)
+		if err != nil || ms <= now || m[userField] != user {
+			continue
+		}
+		out = append(out, sessionplus.UserRecord{Token: tokens[i], Record: record(m, ms)})
+	}
+	return out, nil
+}
+
+// CheckKeyPrefix accepts every key prefix, and remembers it: UserRecords
+// reads the users' indexes under the prefixes of the sessions that use the
+// store (the root package calls CheckKeyPrefix for each when it starts),
+// and under the prefixes of the tokens the store has indexed.
+func (s *Store) CheckKeyPrefix(prefix string) error {
+	s.learn(prefix)
+	return nil
+}
+
+// learn adds prefix to the prefixes whose indexes UserRecords reads.
+func (s *Store) learn(prefix string) {
+	s.mu.RLock()
+	known := s.prefixes[prefix]
+	s.mu.RUnlock()
+	if known {
+		return
+	}
+	s.mu.Lock()
+	if s.prefixes == nil {
+		s.prefixes = make(map[string]bool)
+	}
+	s.prefixes[prefix] = true
+	s.mu.Unlock()
+}
+
+// knownPrefixes returns the prefixes learned, sorted.
+func (s *Store) knownPrefixes() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Sorted(maps.Keys(s.prefixes))
+}
+
+// tokenPrefix returns the key prefix of token, which the root package
+// makes as key_prefix + ":" + 43 base64url characters: all before its
+// last colon ("" for a token without one).
+func tokenPrefix(token string) string {
+	i := strings.LastIndexByte(token, ':')
+	if i < 0 {
+		return ""
+	}
+	return token[:i]
+}
+
+// indexKey returns the key of the index of user under prefix:
+// prefix + ":user=" + the user with every byte but letters, digits and
+// "-_.@+" escaped as %XX. The escaped user holds no colon, so no two pairs
+// of a prefix and a user share a key, and the "=" keeps it apart from every
+// record's key (a token holds no "=").
+func indexKey(prefix, user string) string {
+	var b strings.Builder
+	b.Grow(len(prefix) + 6 + len(user))
+	b.WriteString(prefix)
+	b.WriteString(":user=")
+	for i := 0; i < len(user); i++ {
+		c := user[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.@+", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // Delete removes the record under token with DEL. It returns
@@ -404,45 +619,73 @@ func wrap(ctx context.Context, cmd string, err error) error {
 	return fmt.Errorf("redis: %s: %w", cmd, sessionplus.ContextError(ctx, err))
 }
 
-// The scripts get the key in KEYS[1] and, from ARGV, the expiry field's
-// name, the new expiry and the current time (both in Unix milliseconds).
-// A record is live while its stored expiry is after now, by the clock of the
-// application, which set it: a hash that Redis still holds past that expiry
-// (its clock behind the application's) is not live. Every value is passed
-// as an argument, so the scripts are deterministic. Each returns 1 if it
-// changed the live record, and 0 if there was none, having changed nothing.
-// Fields are written one command at a time rather than unpacked into one
-// HSET, whose argument count Lua's stack would limit.
-
-// touchScript moves the expiry of a live record.
-var touchScript = goredis.NewScript(`
-local old = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
-if old == nil or old <= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return 1
-`)
-
-// writeScript is a field-level write to a live record. ARGV[4] is the number
-// n of fields to set; ARGV[5 .. 4+2n] are their names and values, and the
-// rest of ARGV names the fields to delete. The expiry field is written last,
-// so that no field of the update can stand in for it.
-var writeScript = goredis.NewScript(`
+// saveScript is a Write or a Touch of a live record. KEYS[1] is the
+// record; ARGV[1] is the new expiry and ARGV[2] the current time, both in
+// Unix milliseconds by the clock of the application, which set the
+// expiry: a hash that Redis still holds past it (its clock behind the
+// application's) is not live. ARGV[3] is the record's index deadline (see
+// indexDeadline); ARGV[4] says what becomes of its user: "set" to ARGV[5],
+// "clear", or "keep". ARGV[6] is the number n of fields to set, ARGV[7 ..
+// 6+2n] their names and values, and the rest of ARGV names the fields to
+// delete (a Touch has none). Every value is an argument, so the script is
+// deterministic. Fields are written one command at a time rather than
+// unpacked into one HSET, whose argument count Lua's stack would limit;
+// the driver's own fields go last, so that no field of the update can
+// stand in for them.
+//
+// It returns 0 if there was no live record, having changed nothing; else
+// 1, or, when it kept the record's user and the new expiry passes the
+// deadline its user's index holds it until, the user: the record now has
+// the deadline ARGV[3], which the caller must give it in that index.
+var saveScript = goredis.NewScript(`
 local key = KEYS[1]
-local old = tonumber(redis.call('HGET', key, ARGV[1]))
-if old == nil or old <= tonumber(ARGV[3]) then
+local old = tonumber(redis.call('HGET', key, '\0expiry'))
+if old == nil or old <= tonumber(ARGV[2]) then
   return 0
 end
-local last = 4 + 2 * tonumber(ARGV[4])
+local last = 6 + 2 * tonumber(ARGV[6])
 for i = last + 1, #ARGV do
   redis.call('HDEL', key, ARGV[i])
 end
-for i = 5, last, 2 do
+for i = 7, last, 2 do
   redis.call('HSET', key, ARGV[i], ARGV[i + 1])
 end
-redis.call('HSET', key, ARGV[1], ARGV[2])
-redis.call('PEXPIREAT', key, ARGV[2])
+local ret = 1
+if ARGV[4] == 'set' then
+  redis.call('HSET', key, '\0user', ARGV[5])
+  redis.call('HSET', key, '\0ixd', ARGV[3])
+elseif ARGV[4] == 'clear' then
+  redis.call('HDEL', key, '\0user', '\0ixd')
+else
+  local user = redis.call('HGET', key, '\0user')
+  local ixd = tonumber(redis.call('HGET', key, '\0ixd'))
+  if user and (ixd == nil or tonumber(ARGV[1]) > ixd) then
+    redis.call('HSET', key, '\0ixd', ARGV[3])
+    ret = user
+  end
+end
+redis.call('HSET', key, '\0expiry', ARGV[1])
+redis.call('PEXPIREAT', key, ARGV[1])
+return ret
+`)
+
+// indexScript makes a user's index, KEYS[1], hold the token ARGV[1] until
+// at least the deadline ARGV[2] (a deadline it holds already that is later
+// is kept, so that two saves of one record that land out of order leave
+// the later one). It first removes the entries whose deadline is not after
+// ARGV[2], the current time, and last sets the key to expire at its latest
+// deadline. It touches the index only, so it runs on a Redis Cluster,
+// where a record and its user's index are in different hash slots.
+var indexScript = goredis.NewScript(`
+local idx = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', idx, '-inf', ARGV[3])
+local old = tonumber(redis.call('ZSCORE', idx, ARGV[1]))
+if old == nil or old < tonumber(ARGV[2]) then
+  redis.call('ZADD', idx, ARGV[2], ARGV[1])
+end
+local top = redis.call('ZRANGE', idx, -1, -1, 'WITHSCORES')
+if top[2] then
+  redis.call('PEXPIREAT', idx, top[2])
+end
 return 1
 `)

@@ -168,16 +168,6 @@ type closingHarness struct{ harness }
 
 func (h closingHarness) Close() { h.st.(*redis.Store).Close() }
 
-func TestRegistered(t *testing.T) {
-	d, err := sessionplus.DefaultRegistry.Lookup(redis.Name)
-	if err != nil {
-		t.Fatalf("Lookup(%q): %v", redis.Name, err)
-	}
-	if _, ok := d.(redis.Driver); !ok {
-		t.Fatalf("Lookup(%q) = %T, want redis.Driver", redis.Name, d)
-	}
-}
-
 // counter is a go-redis hook that counts round trips: one per command
 // (ProcessHook) and one per pipeline or MULTI/EXEC (ProcessPipelineHook).
 // The handshake of a new pooled connection (HELLO, then CLIENT SETINFO)

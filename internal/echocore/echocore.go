@@ -72,7 +72,7 @@ func New[C Context](config Config[C]) (*Middleware[C], error) {
 		config.Context = context.Background()
 	}
 	config.Sessions.Logger = config.Logger
-	m, err := sessionplus.NewOrUse(config.Context, config.Manager, config.Sessions)
+	m, err := newOrUse(config.Context, config.Manager, config.Sessions)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (rq *request[C]) status(herr error) (int, string) {
 // session is in the header.
 func (rq *request[C]) Respond(w http.ResponseWriter, herr error) {
 	code, msg := rq.status(herr)
-	sessionplus.ErrorResponseWriter(w, msg+"\n").WriteHeader(code)
+	guard.ErrorResponseWriter(w, msg+"\n").WriteHeader(code)
 }
 
 // SendHeaders writes the headers through the echo.Response, which runs its
@@ -191,4 +191,18 @@ func (rq *request[C]) SendHeaders() {
 		}
 		rq.res.Echo.WriteHeader(status)
 	}
+}
+
+// newOrUse returns m when it is not nil, after checking that cfg does not
+// also configure sessions (Sessions, SecretKeys, Registry, UserField and
+// the telemetry providers configure a Manager, so they must then be
+// empty); otherwise it returns sessionplus.New(ctx, cfg).
+func newOrUse(ctx context.Context, m *sessionplus.Manager, cfg sessionplus.Config) (*sessionplus.Manager, error) {
+	if m == nil {
+		return sessionplus.New(ctx, cfg)
+	}
+	if cfg.Sessions != nil || cfg.SecretKeys != nil || cfg.Registry != nil || cfg.UserField != "" || cfg.TracerProvider != nil || cfg.MeterProvider != nil {
+		return nil, sessionplus.ConfigErrorf("sessionplus: Config.Manager is set, so Sessions, SecretKeys, Registry, UserField, TracerProvider and MeterProvider must be empty (they configure the Manager)")
+	}
+	return m, nil
 }
