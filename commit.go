@@ -65,7 +65,7 @@ func (s *Session) saveLocked() error {
 	for _, p := range s.parts {
 		// At a login or log-out, the browser's other records move to the
 		// index of the new user too.
-		p.reindex = s.users.changed && p.conf.index != nil && p.idOK && p.state != failed && !p.changed() && !p.moving()
+		p.reindex = p.movesIndex() && p.idOK && p.state != failed && !p.changed() && !p.moving()
 		if !p.conf.client && p.needsIO(now) {
 			busy++
 		}
@@ -182,6 +182,14 @@ func (s *Session) inheritedLocked() bool {
 		}
 	}
 	return false
+}
+
+// movesIndex reports whether saving p must move its record to the index of
+// the request's user: the user changed in this request, and no save of it
+// in this request (Part.Token's) indexed the record under them already.
+func (p *Part) movesIndex() bool {
+	u := p.s.users
+	return p.conf.index != nil && u.changed && (p.indexedAs == nil || *p.indexedAs != u.key)
 }
 
 // held reports whether the browser holds a cookie of p that may name a live
@@ -302,6 +310,9 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 		if _, err := c.save(ctx, key, u); err != nil {
 			return p.fail("save", err)
 		}
+		if c.index != nil {
+			p.indexedAs = &u.User
+		}
 		if oldKey != "" && (p.deleteOld || move) {
 			err := c.del(ctx, oldKey)
 			if (p.carry || move) && (errors.Is(err, ErrNotFound) || !now.Before(p.expiry)) {
@@ -326,7 +337,7 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 			return p.endedByAbsolute(ctx, oldKey)
 		}
 		u := Update{Kind: Write, Expiry: deadline}
-		if c.index != nil && p.s.users.changed {
+		if p.movesIndex() {
 			u.User, u.SetUser = p.s.users.key, true
 			if u.User != "" {
 				u.Set = map[string][]byte{reservedMeta: encodeMeta(p.idc.permanent, p.idc.created)}
@@ -350,6 +361,9 @@ func (p *Part) commitServer(ctx context.Context, now time.Time) outcome {
 			return p.ended(ctx, "write")
 		} else if err != nil {
 			return p.fail("save", err)
+		}
+		if u.SetUser {
+			p.indexedAs = &u.User
 		}
 		return p.afterSave(p.idc, deadline, now)
 

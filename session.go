@@ -82,6 +82,7 @@ type Part struct {
 	outToken  *string         // the token to answer with by header; "" ends the session
 	userIn    string          // the user key the first owner of the user field held when read
 	reindex   bool            // the save moves the unchanged record to the index of another user
+	indexedAs *string         // the user a save of this request indexed the record under (Part.Token's, before the final one)
 }
 
 // The fields under which a client-side record keeps its terms: its

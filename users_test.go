@@ -3,6 +3,9 @@ package sessionplus_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 
 	"github.com/sessionplus/sessionplus"
@@ -215,5 +218,53 @@ func TestUserSessionsSharedStore(t *testing.T) {
 	}
 	if n, err := m.RevokeUser(context.Background(), "42"); n != 2 || err != nil {
 		t.Errorf("RevokeUser over a shared store = %d, %v; want 2", n, err)
+	}
+}
+
+// indexSpy is a memory store, with its index of users, that records the
+// saves it is sent.
+type indexSpy struct {
+	*memory.Store
+	mu    sync.Mutex
+	saves []sessionplus.Update
+}
+
+func (s *indexSpy) Save(ctx context.Context, token string, u sessionplus.Update) (string, error) {
+	s.mu.Lock()
+	s.saves = append(s.saves, u)
+	s.mu.Unlock()
+	return s.Store.Save(ctx, token, u)
+}
+
+// TestTokenLoginSavesOnce: an API login (Set the user, Part.Token for the
+// JSON answer, then the final save) writes its record once, indexed under
+// the user; the final save does not move it to the index a second time.
+func TestTokenLoginSavesOnce(t *testing.T) {
+	st := &indexSpy{Store: memory.New()}
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		UserField: "user_id",
+		Sessions:  []sessionplus.Options{{"cookie_name": "session", "store": st, "session_type": "memory"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	w := httptest.NewRecorder()
+	s := m.Begin(w, httptest.NewRequest(http.MethodPost, "/api/login", nil))
+	if err := s.Set("user_id", 42); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Part("session")
+	if tok, err := p.Token(); err != nil || tok == "" {
+		t.Fatalf("Token = %q, %v", tok, err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.saves) != 1 || st.saves[0].Kind != sessionplus.Create || st.saves[0].User != "42" {
+		t.Errorf("an API login sent the saves %+v; want one Create indexed under 42", st.saves)
+	}
+	if list, err := m.UserSessions(context.Background(), "42"); err != nil || len(list) != 1 {
+		t.Errorf("UserSessions after an API login = %v, %v; want one", list, err)
 	}
 }
