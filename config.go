@@ -211,7 +211,7 @@ func sessionLabel(i int, name string) string {
 // configuration is reported, all at once, before any backend is contacted:
 //
 //  1. parseSession checks each session on its own: every common key, and
-//     the driver's keys through a dry Open (see [DecodeOptions]);
+//     the driver's keys through a dry Open (see [DriverConfig.Decode]);
 //  2. checkAcross checks the rules between sessions: cookie names, "auto",
 //     Config.UserField;
 //  3. openStores opens the backends, only if there was no mistake.
@@ -220,10 +220,10 @@ func sessionLabel(i int, name string) string {
 // its store takes.
 type plan struct {
 	conf       *sessionConf
-	opts       Options  // the caller's map, never modified
-	driver     Driver   // nil with a live store
-	driverOpts Options  // the driver's keys, with the root package's
-	keys       [][]byte // the session's secret keys
+	opts       Options      // the caller's map, never modified
+	driver     Driver       // nil with a live store
+	driverCfg  DriverConfig // what Open gets: the driver's keys, and the root package's inputs
+	keys       [][]byte     // the session's secret keys
 	useSigner  bool
 	keysFailed bool // secret_keys was given but is wrong, already reported
 	fieldsOK   bool // session_fields parsed
@@ -293,7 +293,7 @@ func joinConfigErrors(errs []*ConfigError) error {
 }
 
 // canceled is the context of a dry Open: done already, so that a driver
-// that does not stop at DecodeOptions still gives up before it dials.
+// that does not stop at Decode still gives up before it dials.
 var canceled = func() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -319,7 +319,7 @@ func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logge
 	for k, v := range opts {
 		if slices.Contains(commonKeys, k) {
 			common[k] = v
-		} else if k != optDryRun {
+		} else {
 			driverOpts[k] = v
 		}
 	}
@@ -331,7 +331,7 @@ func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logge
 		if !ok {
 			continue
 		}
-		if err := DecodeOptions(Options{k: v}, &co); err != nil {
+		if err := decodeOptions(Options{k: v}, &co); err != nil {
 			failed[k] = true
 			ce := asConfigError(err)
 			ce.Session, ce.Name = i+1, name
@@ -367,7 +367,7 @@ func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logge
 		}
 	}
 	typ = c.typ
-	p := &plan{conf: c, opts: opts, driverOpts: driverOpts, useSigner: co.UseSigner, keysFailed: failed["secret_keys"]}
+	p := &plan{conf: c, opts: opts, driverCfg: DriverConfig{Options: driverOpts, Name: c.name, Logger: logger}, useSigner: co.UseSigner, keysFailed: failed["secret_keys"]}
 	var err error
 	if !failed["session_fields"] {
 		if c.fields, err = parseFields(co.SessionFields); err != nil {
@@ -473,7 +473,7 @@ func (p *plan) checkStore(i int, store any, reg *Registry, logger *slog.Logger) 
 			c.store = st
 			c.client = isClientSide(st)
 		}
-		for _, k := range slices.Sorted(maps.Keys(p.driverOpts)) {
+		for _, k := range slices.Sorted(maps.Keys(p.driverCfg.Options)) {
 			errs = append(errs, unknownKey(i, c.name, c.typ, k, commonKeys, "with a live \"store\" the session takes only the common keys"))
 		}
 		return errs
@@ -487,13 +487,11 @@ func (p *plan) checkStore(i int, store any, reg *Registry, logger *slog.Logger) 
 	// The built-in cookie driver keeps the record in the cookie; what the
 	// store opened in step 3 says settles it.
 	c.client = c.typ == DefaultSessionType
-	p.driverOpts[optCookieName] = c.name
-	p.driverOpts[optSecretKeys] = p.keys
-	p.driverOpts[optLogger] = logger
+	p.driverCfg.SecretKeys = p.keys
 	dry := &dryRun{}
-	dryOpts := maps.Clone(p.driverOpts)
-	dryOpts[optDryRun] = dry
-	st, err := d.Open(canceled, dryOpts)
+	dryCfg := p.driverCfg
+	dryCfg.dry = dry
+	st, err := d.Open(canceled, dryCfg)
 	if st != nil && !isNil(st) {
 		closeStore(st) // a driver that opened without contacting anything
 	}
@@ -655,7 +653,7 @@ func openStores(ctx context.Context, plans []*plan) (err error) {
 	for i, p := range plans {
 		c := p.conf
 		if p.driver != nil {
-			st, err := p.driver.Open(ctx, p.driverOpts)
+			st, err := p.driver.Open(ctx, p.driverCfg)
 			if err != nil {
 				if errors.Is(err, ErrConfig) {
 					ce := asConfigError(err)

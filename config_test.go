@@ -20,7 +20,7 @@ import (
 )
 
 // countingDriver opens memory stores and counts the opens that got past
-// DecodeOptions, that is the ones that would contact a backend, and the
+// Decode, that is the ones that would contact a backend, and the
 // Close of the stores it opened.
 type countingDriver struct {
 	opens, made, closes atomic.Int32
@@ -31,9 +31,9 @@ type countingOptions struct {
 	Zone string `mapstructure:"zone"`
 }
 
-func (d *countingDriver) Open(_ context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+func (d *countingDriver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o countingOptions
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
 	d.opens.Add(1)

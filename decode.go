@@ -13,32 +13,56 @@ import (
 	"github.com/go-viper/mapstructure/v2"
 )
 
-// DecodeOptions decodes opts into the struct that out points to, the way
-// every driver should read its options. Keys are matched against the
-// struct's `mapstructure` tags. It returns an error wrapping [ErrConfig] that
-// names the key for an unknown key (listing the known ones) and for a value
-// of the wrong type. The keys the root package sets for every driver
-// (cookie_name, secret_keys, logger) are never reported as unknown. The
-// error is a *[ConfigError] with its Key set.
+// OptionsValidator is implemented by a driver's options struct that checks
+// what decoding cannot: keys that exclude each other, a required key, a
+// value out of range. [DriverConfig.Decode] calls Validate once every key
+// decoded, so that these mistakes too are reported before any backend is
+// contacted. cfg.Options holds the keys as given, for a check of whether a
+// key was given at all. Validate should return a [ConfigErrorf] error that
+// names the key.
+type OptionsValidator interface {
+	Validate(cfg DriverConfig) error
+}
+
+// Decode decodes c.Options into the struct that out points to, the way
+// every driver reads its options, and then, if out implements
+// [OptionsValidator], calls its Validate method. Keys are matched against
+// the struct's `mapstructure` tags. It returns an error wrapping
+// [ErrConfig] that names the key for an unknown key (listing the known
+// ones) and for a value of the wrong type: a *[ConfigError] with its Key
+// set.
 //
-// A driver's Open must call DecodeOptions before it contacts anything and
-// return its error as it is: when the root package checks a configuration
-// it opens each driver once "dry", and DecodeOptions then records the
-// driver's keys and returns an error that stops Open.
+// A driver's Open must call Decode before it contacts anything and return
+// its error as it is: when the root package checks a configuration it
+// opens each driver once "dry", and Decode then records the driver's keys
+// and every mistake in the options and returns an error that stops Open.
 //
 // Durations (time.Duration and *time.Duration fields) accept a
 // time.Duration, a Go duration string such as "24h", or a whole number of
 // seconds (an integer, or a float without a fraction as JSON decoders
-// produce). A []byte field also accepts a string.
-func DecodeOptions(opts Options, out any) error {
-	known := structKeys(out)
-	if dry, ok := opts[optDryRun].(*dryRun); ok {
-		dry.record(opts, out, known)
+// produce). A []byte field also accepts a string. Live values (a client:
+// pointers to structs, interfaces, funcs) are kept as given, never copied.
+func (c DriverConfig) Decode(out any) error {
+	if c.dry != nil {
+		c.dry.record(c, out)
 		return errDryRun
 	}
+	if err := decodeOptions(c.Options, out); err != nil {
+		return err
+	}
+	if v, ok := out.(OptionsValidator); ok {
+		return v.Validate(c)
+	}
+	return nil
+}
+
+// decodeOptions decodes opts into the struct that out points to; see
+// [DriverConfig.Decode].
+func decodeOptions(opts Options, out any) error {
+	known := structKeys(out)
 	var unknown []string
 	for k := range opts {
-		if !slices.Contains(known, k) && !hiddenKey(k) {
+		if !slices.Contains(known, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -76,7 +100,7 @@ func DecodeOptions(opts Options, out any) error {
 		ZeroFields: false,
 	})
 	if err != nil {
-		panic("sessionplus: DecodeOptions: " + err.Error())
+		panic("sessionplus: Decode: " + err.Error())
 	}
 	if err := dec.Decode(in); err != nil {
 		return describeDecodeError(err)
@@ -127,7 +151,7 @@ func structFields(p any) map[string]reflect.Value {
 func structKeys(p any) []string {
 	t := reflect.TypeOf(p)
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct {
-		panic("sessionplus: DecodeOptions needs a pointer to a struct")
+		panic("sessionplus: Decode needs a pointer to a struct")
 	}
 	return slices.Sorted(maps.Keys(structFields(p)))
 }
@@ -154,52 +178,53 @@ func describeDecodeError(err error) *ConfigError {
 	return e
 }
 
-// hiddenKey reports whether k is one of the keys the root package sets in
-// the Options it hands a driver.
-func hiddenKey(k string) bool {
-	return k == optCookieName || k == optSecretKeys || k == optLogger || k == optDryRun
-}
-
-// optDryRun marks the Options of a dry Open, which only checks the
-// options: its value is a *dryRun, and DecodeOptions, seeing it, records
-// the driver's keys and the mistakes in the options and returns errDryRun,
-// so that the driver returns before it contacts anything.
-const optDryRun = "\x00sessionplus: dry run"
-
-// errDryRun is what DecodeOptions returns from a dry Open.
+// errDryRun is what Decode returns from a dry Open.
 var errDryRun = errors.New("sessionplus: dry run: options checked, nothing opened")
 
 // dryRun is what a dry Open learned about a driver's options.
 type dryRun struct {
-	called  bool                    // the driver called DecodeOptions
+	called  bool                    // the driver called Decode
 	keys    map[string]reflect.Type // the driver's keys and their Go types
-	unknown []string                // the keys of opts the driver does not know, sorted
-	errs    []*ConfigError          // one per key of the wrong type, in key order
+	unknown []string                // the keys of the options the driver does not know, sorted
+	errs    []*ConfigError          // one per key of the wrong type, in key order, then Validate's
 }
 
-// record checks every key of opts against out on its own, so that one
-// mistake does not hide the next.
-func (d *dryRun) record(opts Options, out any, known []string) {
+// record checks every key of c.Options against out on its own, so that
+// one mistake does not hide the next, and then, if every key decoded,
+// runs the options' Validate.
+func (d *dryRun) record(c DriverConfig, out any) {
 	d.called = true
-	d.keys = make(map[string]reflect.Type, len(known))
-	for k, f := range structFields(out) {
+	fields := structFields(out)
+	d.keys = make(map[string]reflect.Type, len(fields))
+	for k, f := range fields {
 		d.keys[k] = f.Type()
 	}
-	for _, k := range slices.Sorted(maps.Keys(opts)) {
-		if hiddenKey(k) {
-			continue
-		}
+	fresh := func() any { return reflect.New(reflect.TypeOf(out).Elem()).Interface() }
+	for _, k := range slices.Sorted(maps.Keys(c.Options)) {
 		if _, ok := d.keys[k]; !ok {
 			d.unknown = append(d.unknown, k)
 			continue
 		}
-		fresh := reflect.New(reflect.TypeOf(out).Elem()).Interface()
-		if err := DecodeOptions(Options{k: opts[k]}, fresh); err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				ce = &ConfigError{Key: k, Msg: err.Error()}
+		if err := decodeOptions(Options{k: c.Options[k]}, fresh()); err != nil {
+			d.errs = append(d.errs, asConfigError(err))
+		}
+	}
+	if len(d.unknown) > 0 || len(d.errs) > 0 {
+		return
+	}
+	whole := fresh()
+	if err := decodeOptions(c.Options, whole); err != nil {
+		d.errs = append(d.errs, asConfigError(err))
+		return
+	}
+	if v, ok := whole.(OptionsValidator); ok {
+		c.dry = nil
+		if err := v.Validate(c); err != nil {
+			ces := configErrors(err)
+			if len(ces) == 0 {
+				ces = []*ConfigError{asConfigError(err)}
 			}
-			d.errs = append(d.errs, ce)
+			d.errs = append(d.errs, ces...)
 		}
 	}
 }

@@ -24,10 +24,10 @@ func TestDecodeOptions(t *testing.T) {
 	c := &liveClient{addrs: []string{"a"}}
 	l := slog.Default()
 	var o testOptions
-	err := DecodeOptions(Options{
+	err := DriverConfig{Options: Options{
 		"client": c, "log": l, "db": 3, "timeout": "250ms", "optional": 2, "key": "raw",
-		"servers": []any{"x:1", "y:2"}, optCookieName: "s", optSecretKeys: [][]byte{}, optLogger: l,
-	}, &o)
+		"servers": []any{"x:1", "y:2"},
+	}}.Decode(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +52,14 @@ func TestDecodeOptions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var o testOptions
-			err := DecodeOptions(tc.given, &o)
+			err := DriverConfig{Options: tc.given}.Decode(&o)
 			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.expect) {
 				t.Errorf("error = %v, want ErrConfig containing %q", err, tc.expect)
 			}
 		})
 	}
 	var none struct{}
-	if err := DecodeOptions(Options{"url": "x"}, &none); err == nil || !strings.Contains(err.Error(), "takes no keys of its own") {
+	if err := (DriverConfig{Options: Options{"url": "x"}}).Decode(&none); err == nil || !strings.Contains(err.Error(), "takes no keys of its own") {
 		t.Errorf("no-keys driver error = %v", err)
 	}
 }
@@ -99,12 +99,54 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-// TestDryRun: on a marked map, DecodeOptions records the driver's keys and
-// every mistake, each key on its own, and returns errDryRun.
+// checkedOptions has a Validate method, which counts its calls.
+type checkedOptions struct {
+	Min   int `mapstructure:"min"`
+	Max   int `mapstructure:"max"`
+	calls *int
+}
+
+func (o *checkedOptions) Validate(cfg DriverConfig) error {
+	if o.calls != nil {
+		*o.calls++
+	}
+	if _, ok := cfg.Options["max"]; !ok {
+		return ConfigErrorf(`key "max": required`)
+	}
+	if o.Max < o.Min {
+		return ConfigErrorf(`keys "min" and "max": min %d is above max %d`, o.Min, o.Max)
+	}
+	return nil
+}
+
+// TestDecodeValidates: Decode calls the options' Validate after decoding,
+// with the options as given, and returns its error.
+func TestDecodeValidates(t *testing.T) {
+	calls := 0
+	o := checkedOptions{calls: &calls}
+	if err := (DriverConfig{Options: Options{"min": 1, "max": 3}}).Decode(&o); err != nil || o.Max != 3 || calls != 1 {
+		t.Errorf("err = %v, max = %d, calls = %d", err, o.Max, calls)
+	}
+	o = checkedOptions{calls: &calls}
+	err := DriverConfig{Options: Options{"min": 1}}.Decode(&o)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || ce.Key != "max" || !errors.Is(err, ErrConfig) {
+		t.Errorf("missing max: err = %v, want a ConfigError of key max", err)
+	}
+	calls = 0
+	o = checkedOptions{calls: &calls}
+	if err := (DriverConfig{Options: Options{"min": "x", "max": 3}}).Decode(&o); err == nil || calls != 0 {
+		t.Errorf("a key of the wrong type: err = %v, Validate calls = %d, want an error and none", err, calls)
+	}
+}
+
+// TestDryRun: in a dry Open, Decode records the driver's keys and every
+// mistake, each key on its own, and returns errDryRun; Validate runs only
+// once every key decoded, and its mistakes are recorded too.
 func TestDryRun(t *testing.T) {
 	dry := &dryRun{}
 	var o testOptions
-	err := DecodeOptions(Options{"db": "x", "timeout": "soon", "dbb": 1, "servers": []any{"a"}, optCookieName: "s", optDryRun: dry}, &o)
+	err := DriverConfig{Options: Options{"db": "x", "timeout": "soon", "dbb": 1, "servers": []any{"a"}}, dry: dry}.Decode(&o)
 	if err != errDryRun || !dry.called {
 		t.Fatalf("err = %v, called %v", err, dry.called)
 	}
@@ -116,5 +158,11 @@ func TestDryRun(t *testing.T) {
 	}
 	if len(dry.errs) != 2 || dry.errs[0].Key != "db" || dry.errs[1].Key != "timeout" {
 		t.Errorf("errs = %v", dry.errs)
+	}
+
+	dry = &dryRun{}
+	err = DriverConfig{Options: Options{"min": 5, "max": 2}, dry: dry}.Decode(&checkedOptions{})
+	if err != errDryRun || len(dry.errs) != 1 || !strings.Contains(dry.errs[0].Error(), "min 5 is above max 2") {
+		t.Errorf("Validate in a dry run: err = %v, errs = %v", err, dry.errs)
 	}
 }

@@ -34,14 +34,14 @@ func FuzzParseIDCookie(f *testing.F) {
 	})
 }
 
-// FuzzDecodeOptions: option decoding never panics on odd values.
-func FuzzDecodeOptions(f *testing.F) {
+// FuzzDecode: option decoding never panics on odd values.
+func FuzzDecode(f *testing.F) {
 	f.Add("24h", int64(3600), 1.5, true)
 	f.Add("", int64(-1), 0.0, false)
 	f.Fuzz(func(t *testing.T, s string, n int64, x float64, b bool) {
 		for _, v := range []any{s, n, x, b, []any{s}, map[string]any{s: n}} {
 			var co commonOptions
-			DecodeOptions(Options{"session_lifetime": v, "cookie_max_age": v, "cookie_httponly": v, "cookie_name": v, "session_fields": v}, &co)
+			decodeOptions(Options{"session_lifetime": v, "cookie_max_age": v, "cookie_httponly": v, "cookie_name": v, "session_fields": v}, &co)
 			parseFields(v)
 			parseSameSite(v)
 			parseSecretKeys(v)

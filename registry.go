@@ -16,39 +16,30 @@ import (
 //
 // The root package takes the common keys (cookie_*, session_*, key_prefix,
 // use_signer, hash_ids, secret_keys) and hands a driver's Open the remaining,
-// driver-specific keys, plus the keys of [Options.CookieName],
-// [Options.SecretKeys] and [Options.Logger] that it sets for every driver.
-// The caller's map is never modified.
+// driver-specific keys in [DriverConfig.Options]. The caller's map is never
+// modified.
 type Options map[string]any
 
-// Keys the root package sets in the Options it passes to Driver.Open.
-// [DecodeOptions] does not report them as unknown.
-const (
-	optCookieName = "cookie_name"
-	optSecretKeys = "secret_keys"
-	optLogger     = "logger"
-)
+// DriverConfig is what the root package gives a driver's Open for one
+// configured session: the session's driver-specific keys and what the
+// root package settled for it.
+type DriverConfig struct {
+	// Options are the session's driver-specific keys: its entry of the
+	// configuration without the common keys. Open must not modify the map.
+	Options Options
+	// Name is the name of the session's cookie. A client-side store binds
+	// it into its MAC.
+	Name string
+	// SecretKeys are the session's secret keys, newest first, each at
+	// least [MinSecretKeyLen] bytes; none when neither the middleware nor
+	// the session configures any.
+	SecretKeys [][]byte
+	// Logger receives the driver's log records. The root package always
+	// sets it; Open must take nil (a driver opened directly) as
+	// [slog.Default].
+	Logger *slog.Logger
 
-// CookieName returns the name of the session's cookie, which the root
-// package sets for every driver (a client-side store binds it into its MAC).
-func (o Options) CookieName() string {
-	s, _ := o[optCookieName].(string)
-	return s
-}
-
-// SecretKeys returns the session's secret keys, newest first, which the root
-// package sets for every driver. Each is at least [MinSecretKeyLen] bytes.
-func (o Options) SecretKeys() [][]byte {
-	k, _ := o[optSecretKeys].([][]byte)
-	return k
-}
-
-// Logger returns the logger configured for the sessions, never nil.
-func (o Options) Logger() *slog.Logger {
-	if l, ok := o[optLogger].(*slog.Logger); ok && l != nil {
-		return l
-	}
-	return slog.Default()
+	dry *dryRun // set for the dry Open that checks the options
 }
 
 // Driver opens stores of one session_type. A driver registers itself from
@@ -56,19 +47,17 @@ func (o Options) Logger() *slog.Logger {
 //
 //	func init() { sessionplus.Register(Name, Driver{}) }
 type Driver interface {
-	// Open returns a Store for one configured session. opts holds the
-	// session's driver-specific keys; Open must reject unknown keys, wrong
-	// types and missing required keys with an error that names the key
-	// (DecodeOptions does all three). The root package adds the session's
-	// name and type to the error.
+	// Open returns a Store for one configured session. Open must decode
+	// cfg.Options with [DriverConfig.Decode] before it contacts anything
+	// and return its error as it is: Decode rejects unknown keys, wrong
+	// types and (through the options' Validate method, see
+	// [OptionsValidator]) every other mistake, with an error that names
+	// the key. The root package adds the session's name and type to it.
 	//
-	// Open must call DecodeOptions before it contacts anything and return
-	// its error: [New] first opens every driver "dry", with a context that
-	// is already done, to learn its keys and check the options of every
-	// session before it contacts any backend, and DecodeOptions ends that
-	// call. A driver that decodes its options otherwise should return at
-	// once when ctx is done; a store it returns from a dry call is closed.
-	Open(ctx context.Context, opts Options) (Store, error)
+	// [New] first opens every driver "dry", to check the options of
+	// every session before it contacts any backend; Decode ends that call
+	// with an error. A store Open returns from a dry call is closed.
+	Open(ctx context.Context, cfg DriverConfig) (Store, error)
 }
 
 // Registry maps session_type names to drivers. The zero value is an empty

@@ -12,7 +12,7 @@ import (
 // fakeDriver is a driver registered only in tests (as database/sql's fakedb).
 type fakeDriver struct{}
 
-func (fakeDriver) Open(context.Context, sessionplus.Options) (sessionplus.Store, error) {
+func (fakeDriver) Open(context.Context, sessionplus.DriverConfig) (sessionplus.Store, error) {
 	return nil, errors.New("fake")
 }
 

@@ -176,11 +176,9 @@ func (b *backend) openStore(t testing.TB, tu tuning) sessionplus.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts["cookie_name"] = "direct"
-	opts["logger"] = testLogger
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := d.Open(ctx, opts)
+	st, err := d.Open(ctx, sessionplus.DriverConfig{Options: opts, Name: "direct", Logger: testLogger})
 	if err != nil {
 		t.Fatalf("%s: Open: %v", b.kind, err)
 	}

@@ -30,14 +30,14 @@ type Driver struct{}
 // root package sets, and any other key is rejected.
 type options struct{}
 
-// Open returns a [Store] for the cookie name and secret keys of opts. An
+// Open returns a [Store] for the cookie name and secret keys of cfg. An
 // unknown key is an error wrapping [sessionplus.ErrConfig] that names it.
-func (Driver) Open(_ context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+func (Driver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
-	st, err := New(opts.CookieName(), opts.SecretKeys())
+	st, err := New(cfg.Name, cfg.SecretKeys)
 	if err != nil {
 		return nil, err // not a typed nil *Store in a non-nil Store
 	}

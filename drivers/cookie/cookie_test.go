@@ -364,33 +364,33 @@ func TestNewDoesNotKeepSecret(t *testing.T) {
 func TestOpen(t *testing.T) {
 	tests := []struct {
 		name    string
-		opts    sessionplus.Options
+		cfg     sessionplus.DriverConfig
 		wantErr string
 	}{
-		{name: "ok", opts: sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{key1}}},
-		{name: "ok, rotation", opts: sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{key2, key1}}},
-		{name: "ok, logger", opts: sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{key1}, "logger": nil}},
+		{name: "ok", cfg: sessionplus.DriverConfig{Name: "x", SecretKeys: [][]byte{key1}}},
+		{name: "ok, rotation", cfg: sessionplus.DriverConfig{Name: "x", SecretKeys: [][]byte{key2, key1}}},
+		{name: "ok, no keys of its own", cfg: sessionplus.DriverConfig{Options: sessionplus.Options{}, Name: "x", SecretKeys: [][]byte{key1}}},
 		{
 			name:    "nok, unknown key",
-			opts:    sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{key1}, "collection": "sessions"},
+			cfg:     sessionplus.DriverConfig{Options: sessionplus.Options{"collection": "sessions"}, Name: "x", SecretKeys: [][]byte{key1}},
 			wantErr: `unknown key "collection"`,
 		},
 		{
 			name:    "nok, misspelt common key",
-			opts:    sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{key1}, "secret_key": "k"},
+			cfg:     sessionplus.DriverConfig{Options: sessionplus.Options{"secret_key": "k"}, Name: "x", SecretKeys: [][]byte{key1}},
 			wantErr: `unknown key "secret_key"`,
 		},
-		{name: "nok, no cookie name", opts: sessionplus.Options{"secret_keys": [][]byte{key1}}, wantErr: "empty cookie name"},
-		{name: "nok, no keys", opts: sessionplus.Options{"cookie_name": "x"}, wantErr: "no secret keys"},
+		{name: "nok, no cookie name", cfg: sessionplus.DriverConfig{SecretKeys: [][]byte{key1}}, wantErr: "empty cookie name"},
+		{name: "nok, no keys", cfg: sessionplus.DriverConfig{Name: "x"}, wantErr: "no secret keys"},
 		{
 			name:    "nok, short key",
-			opts:    sessionplus.Options{"cookie_name": "x", "secret_keys": [][]byte{[]byte("short")}},
+			cfg:     sessionplus.DriverConfig{Name: "x", SecretKeys: [][]byte{[]byte("short")}},
 			wantErr: "secret key 0 is 5 bytes",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := cookie.Driver{}.Open(context.Background(), tt.opts)
+			st, err := cookie.Driver{}.Open(context.Background(), tt.cfg)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -30,9 +30,9 @@ type options struct {
 
 // Open decodes the driver's keys (unknown keys and wrong types are errors
 // that name them) and returns a new store.
-func (Driver) Open(_ context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+func (Driver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
 	return &Store{records: map[string]sessionplus.Record{}}, nil
@@ -108,7 +108,7 @@ func clone(in map[string][]byte) map[string][]byte {
 type mapHarness struct{}
 
 func (mapHarness) MakeStore(ctx context.Context) (sessionplus.Store, error) {
-	return Driver{}.Open(ctx, sessionplus.Options{"label": "test"})
+	return Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"label": "test"}, Name: "s"})
 }
 func (mapHarness) Stateless() bool { return false }
 func (mapHarness) Close()          {}

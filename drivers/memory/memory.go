@@ -34,22 +34,29 @@ type config struct {
 
 // Open returns a new, empty [Store]. The only driver-specific key is
 // max_sessions; the store logs through the session's logger.
-func (Driver) Open(_ context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+func (Driver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var c config
-	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
+	if err := cfg.Decode(&c); err != nil {
 		return nil, err
 	}
-	o := Options{Logger: opts.Logger()}
-	if v, ok := opts["max_sessions"]; ok {
-		if c.MaxSessions == nil || *c.MaxSessions <= 0 || !isWhole(v) {
-			return nil, sessionplus.ConfigErrorf(`key "max_sessions": expected a positive whole number of sessions, got %v`, v)
-		}
+	o := Options{Logger: cfg.Logger}
+	if c.MaxSessions != nil {
 		o.MaxSessions = *c.MaxSessions
 	}
 	return NewWithOptions(&o)
 }
 
-// isWhole reports whether v, which DecodeOptions took for an int, is not a
+// Validate checks max_sessions, which must be a positive whole number.
+func (c *config) Validate(cfg sessionplus.DriverConfig) error {
+	if v, ok := cfg.Options["max_sessions"]; ok {
+		if c.MaxSessions == nil || *c.MaxSessions <= 0 || !isWhole(v) {
+			return sessionplus.ConfigErrorf(`key "max_sessions": expected a positive whole number of sessions, got %v`, v)
+		}
+	}
+	return nil
+}
+
+// isWhole reports whether v, which Decode took for an int, is not a
 // float with a fraction or out of range (which it would truncate).
 func isWhole(v any) bool {
 	var f float64

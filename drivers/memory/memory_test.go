@@ -40,14 +40,7 @@ func TestOpen(t *testing.T) {
 	}{
 		{name: "ok, no keys", opts: nil},
 		{name: "ok, empty options", opts: sessionplus.Options{}},
-		{
-			name: "ok, keys the root package sets",
-			opts: sessionplus.Options{
-				"cookie_name": "session",
-				"secret_keys": [][]byte{[]byte(strings.Repeat("k", 32))},
-				"logger":      slog.Default(),
-			},
-		},
+		{name: "nok, the logger as a key", opts: sessionplus.Options{"logger": slog.Default()}, wantErr: `unknown key "logger"`},
 		{name: "ok, max_sessions", opts: sessionplus.Options{"max_sessions": 10}},
 		{name: "ok, max_sessions from JSON", opts: sessionplus.Options{"max_sessions": float64(1000)}},
 		{name: "nok, max_sessions zero", opts: sessionplus.Options{"max_sessions": 0}, wantErr: `key "max_sessions": expected a positive`},
@@ -58,14 +51,15 @@ func TestOpen(t *testing.T) {
 		{name: "nok, max_sessions nil", opts: sessionplus.Options{"max_sessions": nil}, wantErr: `key "max_sessions"`},
 		{name: "nok, unknown key", opts: sessionplus.Options{"url": "memory://"}, wantErr: `unknown key "url"`},
 		{
-			name:    "nok, unknown key next to the root package's keys",
-			opts:    sessionplus.Options{"cookie_name": "session", "max_entries": 10},
+			name:    "nok, unknown key next to a known one",
+			opts:    sessionplus.Options{"max_sessions": 10, "max_entries": 10},
 			wantErr: `unknown key "max_entries"`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := memory.Driver{}.Open(t.Context(), tt.opts)
+			cfg := sessionplus.DriverConfig{Options: tt.opts, Name: "session", SecretKeys: [][]byte{[]byte(strings.Repeat("k", 32))}}
+			st, err := memory.Driver{}.Open(t.Context(), cfg)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -317,11 +311,11 @@ func TestEvictionLog(t *testing.T) {
 }
 
 // TestOpenLogsToTheSessionLogger shows that a store opened by the driver
-// warns through the logger the root package passes in the options.
+// warns through the logger the root package passes in DriverConfig.
 func TestOpenLogsToTheSessionLogger(t *testing.T) {
 	var buf bytes.Buffer
-	opts := sessionplus.Options{"max_sessions": 1, "logger": slog.New(slog.NewTextHandler(&buf, nil))}
-	st, err := memory.Driver{}.Open(t.Context(), opts)
+	cfg := sessionplus.DriverConfig{Options: sessionplus.Options{"max_sessions": 1}, Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	st, err := memory.Driver{}.Open(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
