@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -29,6 +30,14 @@ type countingDriver struct {
 type countingOptions struct {
 	Fail bool   `mapstructure:"fail"`
 	Zone string `mapstructure:"zone"`
+}
+
+// Validate is the driver's own check, which decoding cannot do.
+func (o *countingOptions) Validate(sessionplus.DriverConfig) error {
+	if o.Zone != "" && o.Zone != "eu" && o.Zone != "us" {
+		return sessionplus.ConfigErrorf(`key "zone": expected "eu" or "us", got %q`, o.Zone)
+	}
+	return nil
 }
 
 func (d *countingDriver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
@@ -255,6 +264,61 @@ func TestConfigErrorsBeforeOpen(t *testing.T) {
 	if fmt.Sprint(sessions) != "[0 2 2]" {
 		t.Errorf("sessions of the errors = %v, want [0 2 2]", sessions)
 	}
+}
+
+// TestDriverChecksBeforeAnyBackend: a driver's own check (its options'
+// Validate) fails the configuration before the backend of an earlier,
+// correct session is contacted, and the driver gets the root package's
+// inputs as DriverConfig, not as keys of its options.
+func TestDriverChecksBeforeAnyBackend(t *testing.T) {
+	srv := newTCPCounter(t)
+	d := &countingDriver{}
+	_, err := sessionplus.New(context.Background(), sessionplus.Config{
+		Registry: testRegistry(d),
+		Sessions: []sessionplus.Options{
+			{"cookie_name": "session", "session_type": "redis", "url": srv.url(), "timeout": "200ms"},
+			{"cookie_name": "geo", "session_type": "counting", "zone": "mars"},
+		},
+	})
+	var ce *sessionplus.ConfigError
+	if !errors.As(err, &ce) || ce.Session != 2 || ce.Key != "zone" || !strings.Contains(err.Error(), `session "geo" (counting): key "zone": expected "eu" or "us", got "mars"`) {
+		t.Fatalf("error = %v, want the ConfigError of session 2's zone", err)
+	}
+	if n := srv.accepted.Load(); n != 0 {
+		t.Errorf("the redis server of session 1 got %d connections, want 0", n)
+	}
+	if n := d.opens.Load(); n != 0 {
+		t.Errorf("%d opens, want 0", n)
+	}
+
+	var got sessionplus.DriverConfig
+	reg := testRegistry(d)
+	reg.Register("spy", driverFunc(func(cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
+		if err := cfg.Decode(&struct{}{}); err != nil {
+			return nil, err
+		}
+		got = cfg
+		return memory.New(), nil
+	}))
+	logger := slog.New(slog.DiscardHandler)
+	m, err := sessionplus.New(context.Background(), sessionplus.Config{
+		Registry: reg, Logger: logger, SecretKeys: [][]byte{[]byte(fileKey)},
+		Sessions: []sessionplus.Options{{"cookie_name": "spied", "session_type": "spy", "key_prefix": "p"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if got.Name != "spied" || got.Logger != logger || len(got.SecretKeys) != 1 || string(got.SecretKeys[0]) != fileKey || len(got.Options) != 0 {
+		t.Errorf("the driver got %+v; want the cookie name, the logger and the key, and no option keys", got)
+	}
+}
+
+// driverFunc is a Driver made of a function.
+type driverFunc func(sessionplus.DriverConfig) (sessionplus.Store, error)
+
+func (f driverFunc) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
+	return f(cfg)
 }
 
 // TestConfigErrorNeverClosesACallersStore: a store passed in under "store"

@@ -74,17 +74,24 @@ func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // ConfigErrorf formats a configuration error, a *[ConfigError] that matches
-// [ErrConfig], for drivers that check their options beyond
-// [DecodeOptions], such as ConfigErrorf(`key "url": %v`, err). A message
-// that starts with `key "name": ` sets the error's Key, so that an error
-// from a configuration file points at the key's line. %w wraps as in
-// fmt.Errorf.
+// [ErrConfig], for drivers that check their options beyond decoding (in
+// the Validate method of an [OptionsValidator]), such as
+// ConfigErrorf(`key "url": %v`, err). A message that starts with
+// `key "name": ` sets the error's Key, so that an error from a
+// configuration file points at the key's line; one that starts with
+// `keys "a" and "b"` sets Key to the first. %w wraps as in fmt.Errorf.
 func ConfigErrorf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
 	e := &ConfigError{Msg: err.Error(), Err: errors.Unwrap(err)}
 	if rest, ok := strings.CutPrefix(e.Msg, `key "`); ok {
 		if k, msg, ok := strings.Cut(rest, `": `); ok && !strings.Contains(k, `"`) {
 			e.Key, e.Msg = k, msg
+		}
+	} else if rest, ok := strings.CutPrefix(e.Msg, `keys "`); ok {
+		// `keys "a" and "b": ...` names both in its text, and the first
+		// is the Key, where a file's line points.
+		if k, _, ok := strings.Cut(rest, `"`); ok {
+			e.Key, e.bare = k, true
 		}
 	}
 	return e

@@ -20,7 +20,7 @@ type testOptions struct {
 	Servers  []string       `mapstructure:"servers"`
 }
 
-func TestDecodeOptions(t *testing.T) {
+func TestDecode(t *testing.T) {
 	c := &liveClient{addrs: []string{"a"}}
 	l := slog.Default()
 	var o testOptions
@@ -162,7 +162,7 @@ func TestDryRun(t *testing.T) {
 
 	dry = &dryRun{}
 	err = DriverConfig{Options: Options{"min": 5, "max": 2}, dry: dry}.Decode(&checkedOptions{})
-	if err != errDryRun || len(dry.errs) != 1 || !strings.Contains(dry.errs[0].Error(), "min 5 is above max 2") {
+	if err != errDryRun || len(dry.errs) != 1 || dry.errs[0].Key != "min" || dry.errs[0].Error() != `keys "min" and "max": min 5 is above max 2` {
 		t.Errorf("Validate in a dry run: err = %v, errs = %v", err, dry.errs)
 	}
 }

@@ -171,8 +171,9 @@
 //
 // # Writing a driver
 //
-// A driver implements [Driver] (opening a [Store] from a session's
-// driver-specific [Options], decoded with [DecodeOptions]) and registers it
+// A driver implements [Driver] (opening a [Store] from a [DriverConfig]:
+// the session's driver-specific [Options], decoded and checked with
+// [DriverConfig.Decode], its cookie name, secret keys and logger) and registers it
 // from init with [Register]. A [Store] moves records by token: Load, Save
 // with an [Update] of one [Kind] ([Create] a whole record, [Write] changed
 // fields of a live one, [Touch] to keep it alive) and Delete; Write and

@@ -34,8 +34,8 @@ func FuzzParseIDCookie(f *testing.F) {
 	})
 }
 
-// FuzzDecode: option decoding never panics on odd values.
-func FuzzDecode(f *testing.F) {
+// FuzzDecodeOptions: option decoding never panics on odd values.
+func FuzzDecodeOptions(f *testing.F) {
 	f.Add("24h", int64(3600), 1.5, true)
 	f.Add("", int64(-1), 0.0, false)
 	f.Fuzz(func(t *testing.T, s string, n int64, x float64, b bool) {
