@@ -21,7 +21,10 @@
 // # Options
 //
 // Exactly one of client, url and addrs is required; any other key that is
-// not a common one is rejected.
+// not a common one is rejected. These checks, and those of each key below
+// (a url that does not parse, a timeout that is not positive, a key that
+// does not go with client, ...), contact no server: [sessionplus.New]
+// reports such a mistake before it opens any session's backend.
 //
 //   - client (goredis.UniversalClient, no default): a live client: a
 //     *goredis.Client, a *goredis.ClusterClient, or a failover client from
@@ -29,7 +32,9 @@
 //     ContextTimeoutEnabled: without it go-redis ignores the request's
 //     deadline and the store's timeout for its network calls, which then
 //     wait up to the client's ReadTimeout and WriteTimeout (5s each by
-//     default) per attempt; Open logs a warning for such a client.
+//     default) per attempt; Open logs a warning for such a client, to
+//     the session's logger ([sessionplus.DriverConfig.Logger], or
+//     slog.Default() when the driver is opened directly).
 //     username, password, db and master_name do not apply: configure the
 //     client.
 //   - url (string, no default): "redis://[user:password@]host:port[/db]",

@@ -17,6 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/owned"
 )
 
 // Name is the session_type under which the driver registers.
@@ -49,32 +50,37 @@ type options struct {
 // that a wrong address fails at startup; the ping and the loading of the
 // scripts are each bounded by the store's timeout, as every operation of
 // the store is. The store closes a client it built when the session manager
-// closes it; a client passed in is never closed.
-func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+// closes it; a client passed in is never closed. A client passed in without
+// ContextTimeoutEnabled gets a warning, logged to cfg.Logger (nil:
+// slog.Default()).
+func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
 	}
 	timeout := DefaultTimeout
 	if o.Timeout != nil {
-		if *o.Timeout <= 0 {
-			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
-		}
 		timeout = *o.Timeout
 	}
-	client, where, err := o.client(opts, timeout)
+	client, where, err := o.client(timeout)
 	if err != nil {
 		return nil, err
 	}
 	if enabled, known := contextTimeoutEnabled(client); o.Client != nil && known && !enabled {
-		opts.Logger().LogAttrs(ctx, slog.LevelWarn,
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.LogAttrs(ctx, slog.LevelWarn,
 			"redis: the client passed in has ContextTimeoutEnabled false: go-redis then ignores the store's timeout "+
 				"and the request's deadline while it waits for the network (up to its ReadTimeout and WriteTimeout per attempt); "+
 				"build the client with ContextTimeoutEnabled: true",
-			slog.String("session", opts.CookieName()))
+			slog.String("session", cfg.Name))
 	}
 	s := New(client, &Options{Timeout: timeout})
-	s.owned = o.Client == nil
+	if o.Client == nil {
+		s.owned.Own(client.Close)
+	}
 	pctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if err := s.client.Ping(pctx).Err(); err != nil {
@@ -92,6 +98,84 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	return s, nil
 }
 
+// Validate checks what decoding cannot: a positive timeout, exactly one of
+// client, url and addrs, and the keys that go with each. It contacts
+// nothing. cfg.Options is the undecoded map, to tell a key that is set from
+// one that is absent.
+func (o *options) Validate(cfg sessionplus.DriverConfig) error {
+	has := func(key string) bool { return cfg.Options[key] != nil }
+	if o.Timeout != nil && *o.Timeout <= 0 {
+		return sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
+	}
+	var given []string
+	for _, k := range []string{"client", "url", "addrs"} {
+		if has(k) {
+			given = append(given, strconv.Quote(k))
+		}
+	}
+	switch len(given) {
+	case 0:
+		return sessionplus.ConfigErrorf(`one of the keys "client", "url" or "addrs" is required`)
+	case 1:
+	default:
+		return sessionplus.ConfigErrorf(`keys %s: give only one of "client", "url" or "addrs"`, strings.Join(given, " and "))
+	}
+	if o.DB != nil && *o.DB < 0 {
+		return sessionplus.ConfigErrorf(`key "db": expected a database number of 0 or more, got %d`, *o.DB)
+	}
+
+	if has("client") {
+		if v := reflect.ValueOf(o.Client); v.Kind() == reflect.Pointer && v.IsNil() {
+			return sessionplus.ConfigErrorf(`key "client": got a nil %T`, o.Client)
+		}
+		for _, k := range []string{"master_name", "username", "password", "db"} {
+			if has(k) {
+				return sessionplus.ConfigErrorf(`key %q: applies only with "url" or "addrs"; configure the client passed in "client" instead`, k)
+			}
+		}
+		return nil
+	}
+
+	if has("url") {
+		if has("master_name") {
+			return sessionplus.ConfigErrorf(`key "master_name": applies only with "addrs" (the sentinels' addresses)`)
+		}
+		_, err := parseURL(o.URL)
+		return err
+	}
+
+	if len(o.Addrs) == 0 {
+		return sessionplus.ConfigErrorf(`key "addrs": expected at least one "host:port" address`)
+	}
+	for _, a := range o.Addrs {
+		if a == "" || strings.ContainsAny(a, " \t\r\n,/") {
+			return sessionplus.ConfigErrorf(`key "addrs": expected "host:port" addresses, got %q`, a)
+		}
+	}
+	if o.MasterName == "" && len(o.Addrs) > 1 && o.DB != nil && *o.DB != 0 {
+		return sessionplus.ConfigErrorf(`key "db": several addrs make a Redis Cluster client, and a cluster has only database 0`)
+	}
+	return nil
+}
+
+// parseURL parses the url key, which must not be empty. Its error names
+// the key and leaves out the URL, which may hold a password.
+func parseURL(raw string) (*goredis.Options, error) {
+	if raw == "" {
+		return nil, sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL, got an empty string`)
+	}
+	ro, err := goredis.ParseURL(raw)
+	if err != nil {
+		// A *url.Error quotes the whole URL, password included: keep
+		// only its cause.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL: %v`, err)
+	}
+	return ro, nil
+}
+
 // contextTimeoutEnabled reports whether client has ContextTimeoutEnabled
 // set, where its type tells (known).
 func contextTimeoutEnabled(client goredis.UniversalClient) (enabled, known bool) {
@@ -104,57 +188,20 @@ func contextTimeoutEnabled(client goredis.UniversalClient) (enabled, known bool)
 	return false, false
 }
 
-// client returns the client the options describe and, for a client built
-// here, " at <addresses>" for errors. opts is the undecoded map, to tell a
-// key that is set from one that is absent. A client built here has
-// ContextTimeoutEnabled, so that the store's timeout bounds its network
-// calls, and its dial, read and write timeouts default to timeout.
-func (o *options) client(opts sessionplus.Options, timeout time.Duration) (goredis.UniversalClient, string, error) {
-	has := func(key string) bool { return opts[key] != nil }
-	var given []string
-	for _, k := range []string{"client", "url", "addrs"} {
-		if has(k) {
-			given = append(given, strconv.Quote(k))
-		}
-	}
-	switch len(given) {
-	case 0:
-		return nil, "", sessionplus.ConfigErrorf(`one of the keys "client", "url" or "addrs" is required`)
-	case 1:
-	default:
-		return nil, "", sessionplus.ConfigErrorf(`keys %s: give only one of "client", "url" or "addrs"`, strings.Join(given, " and "))
-	}
-	if o.DB != nil && *o.DB < 0 {
-		return nil, "", sessionplus.ConfigErrorf(`key "db": expected a database number of 0 or more, got %d`, *o.DB)
-	}
-
-	if has("client") {
-		if v := reflect.ValueOf(o.Client); v.Kind() == reflect.Pointer && v.IsNil() {
-			return nil, "", sessionplus.ConfigErrorf(`key "client": got a nil %T`, o.Client)
-		}
-		for _, k := range []string{"master_name", "username", "password", "db"} {
-			if has(k) {
-				return nil, "", sessionplus.ConfigErrorf(`key %q: applies only with "url" or "addrs"; configure the client passed in "client" instead`, k)
-			}
-		}
+// client returns the client the options, which Validate accepted,
+// describe and, for a client built here, " at <addresses>" for errors. A
+// client built here has ContextTimeoutEnabled, so that the store's timeout
+// bounds its network calls, and its dial, read and write timeouts default
+// to timeout.
+func (o *options) client(timeout time.Duration) (goredis.UniversalClient, string, error) {
+	if o.Client != nil {
 		return o.Client, "", nil
 	}
 
-	if has("url") {
-		if has("master_name") {
-			return nil, "", sessionplus.ConfigErrorf(`key "master_name": applies only with "addrs" (the sentinels' addresses)`)
-		}
-		if o.URL == "" {
-			return nil, "", sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL, got an empty string`)
-		}
-		ro, err := goredis.ParseURL(o.URL)
+	if o.URL != "" {
+		ro, err := parseURL(o.URL)
 		if err != nil {
-			// A *url.Error quotes the whole URL, password included: keep
-			// only its cause.
-			if ue := (*url.Error)(nil); errors.As(err, &ue) {
-				err = ue.Err
-			}
-			return nil, "", sessionplus.ConfigErrorf(`key "url": expected a redis:// or rediss:// URL: %v`, err)
+			return nil, "", err
 		}
 		if o.Username != "" {
 			ro.Username = o.Username
@@ -176,17 +223,6 @@ func (o *options) client(opts sessionplus.Options, timeout time.Duration) (gored
 		return goredis.NewClient(ro), " at " + ro.Addr, nil
 	}
 
-	if len(o.Addrs) == 0 {
-		return nil, "", sessionplus.ConfigErrorf(`key "addrs": expected at least one "host:port" address`)
-	}
-	for _, a := range o.Addrs {
-		if a == "" || strings.ContainsAny(a, " \t\r\n,/") {
-			return nil, "", sessionplus.ConfigErrorf(`key "addrs": expected "host:port" addresses, got %q`, a)
-		}
-	}
-	if o.MasterName == "" && len(o.Addrs) > 1 && o.DB != nil && *o.DB != 0 {
-		return nil, "", sessionplus.ConfigErrorf(`key "db": several addrs make a Redis Cluster client, and a cluster has only database 0`)
-	}
 	uo := &goredis.UniversalOptions{
 		Addrs:                 o.Addrs,
 		MasterName:            o.MasterName,
@@ -244,7 +280,7 @@ type Options struct {
 // safe for concurrent use.
 type Store struct {
 	client   goredis.UniversalClient
-	owned    bool // the driver built the client, so Close closes it
+	owned    owned.Client // the client the driver built, which Close closes
 	timeout  time.Duration
 	timedOut error // the cause of a context ended by the timeout
 
@@ -289,13 +325,11 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
 }
 
-// Close closes the client if the driver built it from url or addrs; a
-// client passed in is left open.
+// Close closes the client if the driver built it from url or addrs, once:
+// a second Close returns the first one's result. A client passed in is
+// left open.
 func (s *Store) Close() error {
-	if !s.owned {
-		return nil
-	}
-	if err := s.client.Close(); err != nil {
+	if err := s.owned.Close(); err != nil {
 		return fmt.Errorf("redis: close: %w", err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,7 +156,7 @@ func TestConformance(t *testing.T) {
 	t.Run("standalone, opened from url", func(t *testing.T) {
 		url := drivertest.ServerFromEnv(t, envURL)
 		drivertest.RunConformanceTests(t, func(ctx context.Context, t *testing.T) (drivertest.Harness, error) {
-			st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"url": url})
+			st, err := redis.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"url": url}})
 			if err != nil {
 				return nil, err
 			}
@@ -270,7 +271,7 @@ func TestRoundTrips(t *testing.T) {
 			cnt := &counter{}
 			rdb := srv.client(t, cnt)
 			ctx := t.Context()
-			st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"client": rdb})
+			st, err := redis.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"client": rdb}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -619,7 +620,7 @@ func TestTimeoutOpen(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			st, err := redis.Driver{}.Open(context.Background(), tt.opts)
+			st, err := redis.Driver{}.Open(context.Background(), sessionplus.DriverConfig{Options: tt.opts})
 			d := time.Since(start)
 			t.Logf("Open: %v after %v", err, d.Round(time.Millisecond))
 			if err == nil {
@@ -652,7 +653,7 @@ func TestContextTimeoutWarning(t *testing.T) {
 			defer rdb.Close()
 			var buf strings.Builder
 			logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, nil))
-			st, err := redis.Driver{}.Open(t.Context(), sessionplus.Options{"client": rdb, "cookie_name": "session", "logger": logger})
+			st, err := redis.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: sessionplus.Options{"client": rdb}, Name: "session", Logger: logger})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -775,11 +776,20 @@ func TestOpen(t *testing.T) {
 			},
 		},
 		{
-			name: "ok, keys the root package sets",
-			opts: func(t *testing.T) sessionplus.Options {
-				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "cookie_name": "session",
-					"secret_keys": [][]byte{[]byte(strings.Repeat("k", 32))}}
+			name: "nok, a key the root package sets",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "cookie_name": "session"}
 			},
+			wantErr:    `unknown key "cookie_name"`,
+			wantConfig: true,
+		},
+		{
+			name: "nok, the logger as a key",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "redis://x:1", "logger": slog.Default()}
+			},
+			wantErr:    `unknown key "logger"`,
+			wantConfig: true,
 		},
 		{
 			name: "ok, client and timeout",
@@ -938,10 +948,10 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := tt.opts(t)
+			cfg := sessionplus.DriverConfig{Options: tt.opts(t), Name: "session", SecretKeys: [][]byte{[]byte(strings.Repeat("k", 32))}}
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 			defer cancel()
-			st, err := redis.Driver{}.Open(ctx, opts)
+			st, err := redis.Driver{}.Open(ctx, cfg)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -989,7 +999,7 @@ func TestOpen(t *testing.T) {
 func TestCloseOwnership(t *testing.T) {
 	rdb := standaloneClient(t)
 	ctx := t.Context()
-	st, err := redis.Driver{}.Open(ctx, sessionplus.Options{"client": rdb})
+	st, err := redis.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"client": rdb}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1004,7 +1014,7 @@ func TestCloseOwnership(t *testing.T) {
 		t.Errorf("the client given to New was closed with the store: %v", err)
 	}
 
-	st, err = redis.Driver{}.Open(ctx, sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL)})
+	st, err = redis.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1014,4 +1024,91 @@ func TestCloseOwnership(t *testing.T) {
 	if _, err := st.Load(ctx, "x"); !errors.Is(err, goredis.ErrClosed) {
 		t.Errorf("Load after Close of a store opened from url: %v, want goredis.ErrClosed", err)
 	}
+	if err := st.(*redis.Store).Close(); err != nil {
+		t.Errorf("a second Close: %v, want the first one's nil", err)
+	}
 }
+
+// TestOpenDryCheck shows that a mistake Validate finds in the options of a
+// redis session stops sessionplus.New before any server is contacted: not
+// the server of that session, nor that of the session before it.
+func TestOpenDryCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		given   func(url string) sessionplus.Options // the second session's redis keys
+		wantKey string
+	}{
+		{"nok, timeout zero", func(url string) sessionplus.Options { return sessionplus.Options{"url": url, "timeout": "0s"} }, "timeout"},
+		{"nok, master_name with url", func(url string) sessionplus.Options { return sessionplus.Options{"url": url, "master_name": "m"} }, "master_name"},
+		{"nok, negative db", func(url string) sessionplus.Options { return sessionplus.Options{"url": url, "db": -1} }, "db"},
+		{
+			name: "nok, password beside a client",
+			given: func(url string) sessionplus.Options {
+				o, _ := goredis.ParseURL(url)
+				return sessionplus.Options{"client": goredis.NewClient(o), "password": "x"}
+			},
+			wantKey: "password",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTCPCounter(t)
+			second := sessionplus.Options{"cookie_name": "data", "session_type": redis.Name}
+			for k, v := range tt.given(srv.url()) {
+				second[k] = v
+			}
+			if c, ok := second["client"].(*goredis.Client); ok {
+				defer c.Close()
+			}
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{
+				{"cookie_name": "session", "session_type": redis.Name, "url": srv.url(), "timeout": "200ms"},
+				second,
+			}})
+			if err == nil {
+				m.Close()
+				t.Fatal("New succeeded, want the mistake of the second session")
+			}
+			t.Logf("New: %v", err)
+			var ce *sessionplus.ConfigError
+			if !errors.As(err, &ce) || ce.Key != tt.wantKey || ce.Session != 2 {
+				t.Errorf("New: %q, want a *sessionplus.ConfigError of session 2, key %q", err, tt.wantKey)
+			}
+			if n := srv.accepted.Load(); n != 0 {
+				t.Errorf("the server got %d connections, want 0: New contacted it before it checked every session", n)
+			}
+		})
+	}
+}
+
+// tcpCounter listens on a local port and counts the connections it
+// accepts; it never answers. (A copy of the root package's.)
+type tcpCounter struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+func (c *tcpCounter) url() string { return "redis://" + c.ln.Addr().String() + "/0" }

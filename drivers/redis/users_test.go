@@ -63,7 +63,7 @@ func TestUserRoundTrips(t *testing.T) {
 			cnt := &counter{}
 			rdb := srv.client(t, cnt)
 			ctx := t.Context()
-			store, err := redis.Driver{}.Open(ctx, sessionplus.Options{"client": rdb})
+			store, err := redis.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: sessionplus.Options{"client": rdb}})
 			must(t, err)
 			st := store.(*redis.Store)
 			p := prefix(t, rdb)
@@ -323,7 +323,7 @@ func TestUserSessionRoundTrips(t *testing.T) {
 			for _, userField := range []string{"", "user_id"} {
 				cnt := &counter{}
 				rdb := srv.client(t, cnt)
-				store, err := redis.Driver{}.Open(t.Context(), sessionplus.Options{"client": rdb})
+				store, err := redis.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: sessionplus.Options{"client": rdb}})
 				must(t, err)
 				b := newBrowser(t, userManager(t, store, prefix(t, rdb), userField))
 				cnt.take()
