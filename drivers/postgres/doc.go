@@ -50,8 +50,11 @@
 // password); then, unless create_table is false, it creates the table, and
 // in any case it checks that the table has the four columns below with
 // their types. Errors in the options wrap [sessionplus.ErrConfig] and name
-// the key. A table that is missing or of another shape is a configuration
-// error too.
+// the key; they are found without contacting anything (client and url
+// both or neither, a nil client, a table name or a url that does not
+// parse, a timeout that is not positive), so [sessionplus.New] reports
+// them before it contacts any session's backend. A table that is missing
+// or of another shape is a configuration error too, found at Open.
 //
 // The common keys of a server-side session are read by the root package:
 // key_prefix (default "session"), hash_ids, use_signer, session_lifetime,

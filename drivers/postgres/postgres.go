@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/owned"
 )
 
 // Name is the session_type under which the driver registers.
@@ -48,70 +49,91 @@ type config struct {
 	Timeout     *time.Duration `mapstructure:"timeout"`
 }
 
+// Validate checks what decoding cannot: exactly one of client and url,
+// a client that is not nil, the table's name, a positive timeout and the
+// url's form. It contacts nothing; no error holds the URL's password.
+func (c *config) Validate(cfg sessionplus.DriverConfig) error {
+	_, hasClient := cfg.Options["client"]
+	_, hasURL := cfg.Options["url"]
+	switch {
+	case hasClient && hasURL:
+		return sessionplus.ConfigErrorf(`keys "client" and "url": give one of them, not both`)
+	case !hasClient && !hasURL:
+		return sessionplus.ConfigErrorf(`key "client" or "url": one is required: a *pgxpool.Pool ` +
+			`(github.com/jackc/pgx/v5/pgxpool) or a URL such as "postgres://user:password@host:5432/db"`)
+	case hasClient && c.Client == nil:
+		return sessionplus.ConfigErrorf(`key "client": expected a *pgxpool.Pool, got nil`)
+	}
+	if _, ok := cfg.Options["table"]; ok {
+		if err := checkTableName(c.Table); err != nil {
+			return sessionplus.ConfigErrorf(`key "table": %v`, err)
+		}
+	}
+	if c.Timeout != nil && *c.Timeout <= 0 {
+		return sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *c.Timeout)
+	}
+	if hasURL {
+		if _, err := parseURL(c.URL, passwords(c.URL)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Open returns a [Store] for one session. It builds a pool from url, or
 // uses the one passed in client, pings the server once (so that a wrong
 // address fails at startup), creates the table and its index unless
 // create_table is false, and checks the table's columns. Configuration
-// mistakes are errors wrapping [sessionplus.ErrConfig] that name the key;
-// no error holds the URL's password. The store closes a pool it built when
-// the session manager closes it; a pool passed in is never closed.
-func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+// mistakes are errors wrapping [sessionplus.ErrConfig] that name the key,
+// reported by Decode before anything is contacted; no error holds the
+// URL's password. The store closes a pool it built when the session
+// manager closes it; a pool passed in is never closed.
+func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var c config
-	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
+	if err := cfg.Decode(&c); err != nil {
 		return nil, err
 	}
-	_, hasClient := opts["client"]
-	_, hasURL := opts["url"]
-	switch {
-	case hasClient && hasURL:
-		return nil, sessionplus.ConfigErrorf(`keys "client" and "url": give one of them, not both`)
-	case !hasClient && !hasURL:
-		return nil, sessionplus.ConfigErrorf(`key "client" or "url": one is required: a *pgxpool.Pool ` +
-			`(github.com/jackc/pgx/v5/pgxpool) or a URL such as "postgres://user:password@host:5432/db"`)
-	case hasClient && c.Client == nil:
-		return nil, sessionplus.ConfigErrorf(`key "client": expected a *pgxpool.Pool, got nil`)
-	}
-	o := Options{Table: DefaultTable, Timeout: DefaultTimeout, Logger: opts.Logger()}
-	if _, ok := opts["table"]; ok {
-		if err := checkTableName(c.Table); err != nil {
-			return nil, sessionplus.ConfigErrorf(`key "table": %v`, err)
-		}
+	o := Options{Table: DefaultTable, Timeout: DefaultTimeout, Logger: cfg.Logger}
+	if _, ok := cfg.Options["table"]; ok {
 		o.Table = c.Table
 	}
 	if c.Timeout != nil {
-		if *c.Timeout <= 0 {
-			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *c.Timeout)
-		}
 		o.Timeout = *c.Timeout
 	}
 
+	_, hasURL := cfg.Options["url"]
 	pool, key := c.Client, "client"
 	var red redactor
+	var own func() error
 	if hasURL {
 		key = "url"
 		red = passwords(c.URL)
-		cfg, err := parseURL(c.URL, red)
+		pc, err := parseURL(c.URL, red) // Validate parsed it already
 		if err != nil {
 			return nil, err
 		}
 		// pgxpool lets a connection attempt go on in the background after
 		// the request that wanted it gave up, for up to two minutes unless
 		// connect_timeout says otherwise: bound it by the store's timeout.
-		if cfg.ConnConfig.ConnectTimeout <= 0 {
-			cfg.ConnConfig.ConnectTimeout = o.Timeout
+		if pc.ConnConfig.ConnectTimeout <= 0 {
+			pc.ConnConfig.ConnectTimeout = o.Timeout
 		}
-		if pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		if pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 			return nil, sessionplus.ConfigErrorf(`key "url": %s`, red.apply(err.Error()))
 		}
+		own = func() error { pool.Close(); return nil }
 	}
 	st, err := New(pool, &o)
 	if err != nil {
-		if hasURL {
-			pool.Close()
+		if own != nil {
+			own()
 		}
 		return nil, err
 	}
-	st.owned, st.red = hasURL, red
+	if own != nil {
+		st.owned.Own(own)
+	}
+	st.red = red
 
 	fail := func(err error) (sessionplus.Store, error) {
 		st.Close()
@@ -230,8 +252,8 @@ type Store struct {
 	timeout  time.Duration
 	timedOut error // the cause of a context ended by the timeout
 	logger   *slog.Logger
-	owned    bool     // built by Open from url: Close closes it
-	red      redactor // the url's password, kept out of errors
+	owned    owned.Client // the pool Open built from url: Close closes it
+	red      redactor     // the url's password, kept out of errors
 
 	q queries
 
@@ -304,11 +326,8 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		s.stopBG()
 		s.sweeps.Wait()
-		if s.owned {
-			s.pool.Close()
-		}
 	})
-	return nil
+	return s.owned.Close()
 }
 
 // Table returns the name of the table of the sessions, as configured.

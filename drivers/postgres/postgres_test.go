@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,13 +164,13 @@ func TestOpen(t *testing.T) {
 		{
 			name: "ok, url", server: true,
 			opts: func(t *testing.T, table string) sessionplus.Options {
-				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "table": table, "cookie_name": "s", "logger": discard}
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "table": table}
 			},
 		},
 		{
 			name: "ok, client and every key", server: true,
 			opts: func(t *testing.T, table string) sessionplus.Options {
-				return sessionplus.Options{"client": connect(t), "table": table, "create_table": true, "timeout": "2s", "logger": discard}
+				return sessionplus.Options{"client": connect(t), "table": table, "create_table": true, "timeout": "2s"}
 			},
 		},
 		{
@@ -427,6 +429,13 @@ func TestOpen(t *testing.T) {
 			wantErr: `key "create_table"`, config: true,
 		},
 		{
+			name: "nok, the logger as a key",
+			opts: func(*testing.T, string) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "logger": discard}
+			},
+			wantErr: `unknown key "logger"`, config: true,
+		},
+		{
 			name: "nok, timeout not a duration",
 			opts: func(*testing.T, string) sessionplus.Options {
 				return sessionplus.Options{"client": offline, "timeout": "soon"}
@@ -469,7 +478,7 @@ func TestOpen(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			defer cancel()
 			start := time.Now()
-			st, err := postgres.Driver{}.Open(ctx, opts)
+			st, err := postgres.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: opts, Name: "s", Logger: discard})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -498,6 +507,130 @@ func TestOpen(t *testing.T) {
 			}
 			if d := time.Since(start); d > timeout+5*time.Second {
 				t.Errorf("Open took %v with a context of %v", d, timeout)
+			}
+		})
+	}
+}
+
+// tcpCounter listens on a local port and counts the connections it
+// accepts; it never answers (as the root package's config_test.go).
+type tcpCounter struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	c.wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			conn.Close()
+		}
+	})
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+// url is a postgres URL of the counter, with a password no error may show.
+func (c *tcpCounter) url() string {
+	return "postgres://user:s3cr3t-pw@" + c.ln.Addr().String() + "/db?connect_timeout=2"
+}
+
+// TestManagerChecksOptionsFirst: a mistake that Validate finds comes back
+// from sessionplus.New, which opens the driver "dry" first, naming the
+// key, and the server is never contacted; the same session without the
+// mistake does contact it.
+func TestManagerChecksOptionsFirst(t *testing.T) {
+	offline, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(offline.Close)
+	tests := []struct {
+		name    string
+		opts    func(srv *tcpCounter) sessionplus.Options
+		wantKey string // the ConfigError's Key; "" for a failure to connect
+		wantErr string // a substring of the error
+	}{
+		{
+			name: "nok, timeout zero",
+			opts: func(srv *tcpCounter) sessionplus.Options {
+				return sessionplus.Options{"url": srv.url(), "timeout": "0s"}
+			},
+			wantKey: "timeout", wantErr: `expected a positive duration`,
+		},
+		{
+			name: "nok, table name",
+			opts: func(srv *tcpCounter) sessionplus.Options {
+				return sessionplus.Options{"url": srv.url(), "table": "my-sessions"}
+			},
+			wantKey: "table", wantErr: `key "table"`,
+		},
+		{
+			name: "nok, url that does not parse",
+			opts: func(srv *tcpCounter) sessionplus.Options {
+				return sessionplus.Options{"url": strings.Replace(srv.url(), "/db?", ":notaport/db?", 1)}
+			},
+			wantKey: "url", wantErr: `key "url"`,
+		},
+		{
+			name: "nok, client and url",
+			opts: func(srv *tcpCounter) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "url": srv.url()}
+			},
+			wantErr: `keys "client" and "url": give one of them, not both`,
+		},
+		{
+			name: "ok options, the server is contacted",
+			opts: func(srv *tcpCounter) sessionplus.Options {
+				return sessionplus.Options{"url": srv.url(), "timeout": "2s"}
+			},
+			wantErr: "postgres: cannot connect to the server",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTCPCounter(t)
+			session := sessionplus.Options{"cookie_name": "s", "session_type": postgres.Name}
+			for k, v := range tt.opts(srv) {
+				session[k] = v
+			}
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{session}})
+			if err == nil {
+				m.Close()
+				t.Fatal("New succeeded, want an error")
+			}
+			t.Logf("New error: %v", err)
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("New error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "s3cr3t-pw") {
+				t.Errorf("New error = %q, want it without the password", err)
+			}
+			contacted := strings.HasPrefix(tt.name, "ok")
+			if got := errors.Is(err, sessionplus.ErrConfig); got == contacted {
+				t.Errorf("errors.Is(%q, sessionplus.ErrConfig) = %v, want %v", err, got, !contacted)
+			}
+			var ce *sessionplus.ConfigError
+			if !contacted && (!errors.As(err, &ce) || ce.Key != tt.wantKey) {
+				t.Errorf("New error = %#v, want a *sessionplus.ConfigError with Key %q", err, tt.wantKey)
+			}
+			n := srv.accepted.Load()
+			switch {
+			case contacted && n == 0:
+				t.Errorf("the server got no connection: the counter does not count")
+			case !contacted && n != 0:
+				t.Errorf("the server got %d connections, want 0: the mistake must be reported before any backend is contacted", n)
 			}
 		})
 	}
@@ -846,7 +979,9 @@ func TestTimeout(t *testing.T) {
 	} else {
 		u += "?statement_timeout=300"
 	}
-	withST, err := postgres.Driver{}.Open(ctx, sessionplus.Options{"url": u, "table": st.Table(), "timeout": "10s"})
+	withST, err := postgres.Driver{}.Open(ctx, sessionplus.DriverConfig{
+		Options: sessionplus.Options{"url": u, "table": st.Table(), "timeout": "10s"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1011,7 +1146,9 @@ func TestCreateTableConcurrently(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
-			st, err := postgres.Driver{}.Open(t.Context(), sessionplus.Options{"client": pool, "table": table, "logger": discard})
+			st, err := postgres.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
+				Options: sessionplus.Options{"client": pool, "table": table}, Logger: discard,
+			})
 			if err != nil {
 				t.Errorf("Open: %v", err)
 				return

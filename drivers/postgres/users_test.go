@@ -69,7 +69,9 @@ func TestUpgradeOldTable(t *testing.T) {
 
 	open := func(when string) *postgres.Store {
 		t.Helper()
-		st, err := postgres.Driver{}.Open(ctx, sessionplus.Options{"client": pool, "table": table, "timeout": "3s", "logger": discard})
+		st, err := postgres.Driver{}.Open(ctx, sessionplus.DriverConfig{
+			Options: sessionplus.Options{"client": pool, "table": table, "timeout": "3s"}, Logger: discard,
+		})
 		if err != nil {
 			t.Fatalf("Open %s: %v", when, err)
 		}
