@@ -56,7 +56,10 @@
 //
 // Open pings the server once, through the primary, so a wrong url or a
 // server that is down fails at startup rather than at the first request.
-// Errors in the options wrap [sessionplus.ErrConfig] and name the key.
+// Errors in the options wrap [sessionplus.ErrConfig] and name the key; they
+// are found when the options are decoded, before any server of any session
+// is contacted, except the mistakes of a "mongodb+srv://" url, which show
+// only once Open looks up its DNS records.
 //
 // An operation that ran out of time (the caller's deadline or the store's
 // timeout) fails with an error that is errors.Is context.DeadlineExceeded

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -17,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/owned"
 )
 
 // Name is the session_type under which the driver registers.
@@ -46,35 +46,26 @@ type config struct {
 // when Open fails after building it or when the Store is closed.
 const disconnectTimeout = 10 * time.Second
 
-// Open validates opts, connects (for url) or takes the given client, pings
-// the server once, and creates the TTL index on expires_at unless
-// create_indexes is false; the ping and the index are each bounded by the
-// store's timeout, as every operation of the store is. See the package
-// documentation for the keys. Configuration mistakes are errors wrapping
-// [sessionplus.ErrConfig] that name the key; a server that does not answer
-// in time is an error too.
-func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+// Open connects (for url) or takes the given client, pings the server
+// once, and creates the TTL index on expires_at unless create_indexes is
+// false; the ping and the index are each bounded by the store's timeout, as
+// every operation of the store is. See the package documentation for the
+// keys. Configuration mistakes are errors wrapping [sessionplus.ErrConfig]
+// that name the key, found when the options are decoded, before anything
+// is contacted; a server that does not answer in time is an error too.
+func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var c config
-	if err := sessionplus.DecodeOptions(opts, &c); err != nil {
-		return nil, err
-	}
-	if _, given := opts["client"]; given && c.Client == nil {
-		return nil, sessionplus.ConfigErrorf(`key "client": the *mongo.Client is nil`)
-	}
-	if err := c.check(); err != nil {
+	if err := cfg.Decode(&c); err != nil {
 		return nil, err
 	}
 	timeout := DefaultTimeout
 	if c.Timeout != nil {
-		if *c.Timeout <= 0 {
-			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *c.Timeout)
-		}
 		timeout = *c.Timeout
 	}
 
 	client, _ := c.Client.(*gomongo.Client)
 	key := "client"
-	var owned *gomongo.Client
+	var disconnect func() error // of the client Open built from url
 	if c.URL != "" {
 		key = "url"
 		co := options.Client().ApplyURI(c.URL)
@@ -88,18 +79,23 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 		if co.ServerSelectionTimeout == nil {
 			co.SetServerSelectionTimeout(timeout)
 		}
-		var err error
-		client, err = gomongo.Connect(co)
+		built, err := gomongo.Connect(co)
 		if err != nil {
 			return nil, sessionplus.ConfigErrorf("key \"url\": %s", redactURL(err.Error(), c.URL))
 		}
-		owned = client
-	}
-	fail := func(err error) (sessionplus.Store, error) {
-		if owned != nil {
+		client = built
+		disconnect = func() error {
 			dctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
 			defer cancel()
-			_ = owned.Disconnect(dctx)
+			if err := built.Disconnect(dctx); err != nil {
+				return fmt.Errorf("mongo: disconnect: %w", err)
+			}
+			return nil
+		}
+	}
+	fail := func(err error) (sessionplus.Store, error) {
+		if disconnect != nil {
+			_ = disconnect()
 		}
 		return nil, err
 	}
@@ -108,7 +104,7 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	// last write.
 	coll := client.Database(c.DB).Collection(c.Collection,
 		options.Collection().SetReadPreference(readpref.Primary()))
-	st, err := New(coll, &Options{Logger: opts.Logger(), Timeout: timeout})
+	st, err := New(coll, &Options{Logger: cfg.Logger, Timeout: timeout})
 	if err != nil {
 		return fail(err)
 	}
@@ -117,12 +113,14 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	if err := client.Ping(pctx, readpref.Primary()); err != nil {
 		err = sessionplus.ContextError(pctx, err)
 		msg := err.Error()
-		if owned != nil {
+		if disconnect != nil {
 			msg = redactURL(msg, c.URL)
 		}
 		return fail(&wrapped{msg: fmt.Sprintf("mongo: no answer from the server of key %q: %s", key, msg), err: err})
 	}
-	st.owned = owned
+	if disconnect != nil {
+		st.owned.Own(disconnect)
+	}
 	if c.CreateIndexes == nil || *c.CreateIndexes {
 		if err := st.CreateIndexes(ctx); err != nil {
 			return fail(err)
@@ -131,10 +129,18 @@ func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.S
 	return st, nil
 }
 
-// check validates the keys that DecodeOptions cannot. client is typed any
-// and checked here: DecodeOptions would decode a pointer to another struct,
-// such as a client of the v1 driver, into an empty v2 client without error.
-func (c *config) check() error {
+// Validate checks the keys that decoding cannot, without contacting
+// anything: [sessionplus.DriverConfig.Decode] calls it, so that these
+// mistakes are reported before any backend of any session is contacted.
+// client is typed any and checked here: decoding would turn a pointer to
+// another struct, such as a client of the v1 driver, into an empty v2
+// client without error. A url is parsed as gomongo.Connect parses it,
+// except a "mongodb+srv://" one, whose parsing looks up DNS records: Open
+// reports its mistakes.
+func (c *config) Validate(cfg sessionplus.DriverConfig) error {
+	if _, given := cfg.Options["client"]; given && c.Client == nil {
+		return sessionplus.ConfigErrorf(`key "client": the *mongo.Client is nil`)
+	}
 	switch {
 	case c.Client == nil && c.URL == "":
 		return sessionplus.ConfigErrorf(`key "client" or "url": required: a *mongo.Client (go.mongodb.org/mongo-driver/v2/mongo) or a connection string such as "mongodb://host:27017/"`)
@@ -148,6 +154,10 @@ func (c *config) check() error {
 		if cl == nil {
 			return sessionplus.ConfigErrorf(`key "client": the *mongo.Client is nil`)
 		}
+	case !strings.HasPrefix(c.URL, "mongodb+srv://"):
+		if err := options.Client().ApplyURI(c.URL).Validate(); err != nil {
+			return sessionplus.ConfigErrorf("key \"url\": %s", redactURL(err.Error(), c.URL))
+		}
 	}
 	if c.DB == "" {
 		return sessionplus.ConfigErrorf(`key "db": required: the name of the database that holds the sessions`)
@@ -160,6 +170,9 @@ func (c *config) check() error {
 	}
 	if strings.ContainsAny(c.Collection, "$\x00") || strings.HasPrefix(c.Collection, "system.") {
 		return sessionplus.ConfigErrorf(`key "collection": %q is not a valid collection name (no "$", not starting with "system.")`, c.Collection)
+	}
+	if c.Timeout != nil && *c.Timeout <= 0 {
+		return sessionplus.ConfigErrorf(`key "timeout": expected a positive duration such as "5s", got %v`, *c.Timeout)
 	}
 	return nil
 }
@@ -223,9 +236,7 @@ type Store struct {
 
 	locks keyLocks // serializes the saves and deletes of one token (see keyLocks)
 
-	owned     *gomongo.Client // built by Open from url; disconnected by Close
-	closeOnce sync.Once
-	closeErr  error
+	owned owned.Client // the client Open built from url; disconnected by Close
 }
 
 var (
@@ -289,19 +300,7 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 // option. A store made with [New], or opened with a client, leaves the
 // client connected: its owner closes it. Close is safe to call more than
 // once.
-func (s *Store) Close() error {
-	if s.owned == nil {
-		return nil
-	}
-	s.closeOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), disconnectTimeout)
-		defer cancel()
-		if err := s.owned.Disconnect(ctx); err != nil {
-			s.closeErr = fmt.Errorf("mongo: disconnect: %w", err)
-		}
-	})
-	return s.closeErr
-}
+func (s *Store) Close() error { return s.owned.Close() }
 
 // Server error codes that mean the TTL index cannot be had.
 var (

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,34 +129,33 @@ func TestOpen(t *testing.T) {
 		{
 			name: "ok, client", server: true,
 			opts: func(t *testing.T) sessionplus.Options {
-				return sessionplus.Options{"client": connect(t), "db": testDB, "collection": coll, "logger": discard}
+				return sessionplus.Options{"client": connect(t), "db": testDB, "collection": coll}
 			},
 		},
 		{
 			name: "ok, url", server: true,
 			opts: func(t *testing.T) sessionplus.Options {
-				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll,
-					"cookie_name": "s", "logger": discard}
+				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll}
 			},
 		},
 		{
 			name: "ok, create_indexes false", server: true,
 			opts: func(t *testing.T) sessionplus.Options {
 				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll,
-					"create_indexes": false, "logger": discard}
+					"create_indexes": false}
 			},
 		},
 		{
 			name: "ok, client and timeout", server: true,
 			opts: func(t *testing.T) sessionplus.Options {
-				return sessionplus.Options{"client": connect(t), "db": testDB, "collection": coll, "timeout": "2s", "logger": discard}
+				return sessionplus.Options{"client": connect(t), "db": testDB, "collection": coll, "timeout": "2s"}
 			},
 		},
 		{
 			name: "ok, url and timeout in seconds", server: true,
 			opts: func(t *testing.T) sessionplus.Options {
 				return sessionplus.Options{"url": drivertest.ServerFromEnv(t, envURL), "db": testDB, "collection": coll,
-					"timeout": 3.0, "logger": discard}
+					"timeout": 3.0}
 			},
 		},
 		{
@@ -259,6 +260,27 @@ func TestOpen(t *testing.T) {
 			wantErr: `key "url"`, config: true, notIn: "s3cr3t-pw",
 		},
 		{
+			name: "nok, client key given as nil",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": nil, "db": testDB, "collection": coll}
+			},
+			wantErr: `key "client": the *mongo.Client is nil`, config: true,
+		},
+		{
+			name: "nok, url with an option the official driver refuses",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"url": "mongodb://localhost:27017/?heartbeatFrequencyMS=100", "db": testDB, "collection": coll}
+			},
+			wantErr: `key "url": heartbeatFrequencyMS`, config: true,
+		},
+		{
+			name: "nok, the logger as a key",
+			opts: func(*testing.T) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "db": testDB, "collection": coll, "logger": discard}
+			},
+			wantErr: `unknown key "logger"`, config: true,
+		},
+		{
 			name: "nok, unreachable url with a short context",
 			opts: func(*testing.T) sessionplus.Options {
 				return sessionplus.Options{"url": unreachable, "db": testDB, "collection": coll}
@@ -282,7 +304,7 @@ func TestOpen(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), timeout)
 			defer cancel()
 			start := time.Now()
-			st, err := mongo.Driver{}.Open(ctx, opts)
+			st, err := mongo.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: opts, Name: "s", Logger: discard})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -345,6 +367,99 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// tcpCounter listens on a local port and counts the connections it
+// accepts; it never answers.
+type tcpCounter struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+func (c *tcpCounter) url() string {
+	return "mongodb://" + c.ln.Addr().String() + "/?directConnection=true"
+}
+
+// TestOpenChecksBeforeContacting shows that the mistakes the options'
+// Validate finds come back from the root package's dry check of the
+// configuration: the url's server is never dialed. The last case, with no
+// mistake, shows that the counter sees the dial of a real Open.
+func TestOpenChecksBeforeContacting(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		opts    sessionplus.Options
+		wantKey string // the key the error names; "" for an Open that dials
+	}{
+		{name: "nok, timeout zero", opts: sessionplus.Options{"timeout": "0s"}, wantKey: "timeout"},
+		{name: "nok, timeout negative", opts: sessionplus.Options{"timeout": "-1s"}, wantKey: "timeout"},
+		{name: "nok, missing db", opts: sessionplus.Options{"db": nil}, wantKey: "db"},
+		{name: "nok, collection of the system", opts: sessionplus.Options{"collection": "system.sessions"}, wantKey: "collection"},
+		{name: "nok, url option refused", opts: sessionplus.Options{"url": "&heartbeatFrequencyMS=100"}, wantKey: "url"},
+		{name: "ok, dials", opts: sessionplus.Options{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTCPCounter(t)
+			sess := sessionplus.Options{
+				"cookie_name": "s", "session_type": "mongodb",
+				"url": srv.url(), "db": testDB, "collection": "sessions", "timeout": "300ms",
+			}
+			for k, v := range tt.opts {
+				switch {
+				case k == "url":
+					sess[k] = srv.url() + v.(string)
+				case v == nil:
+					delete(sess, k)
+				default:
+					sess[k] = v
+				}
+			}
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{sess}, Logger: discard})
+			if err == nil {
+				m.Close()
+				t.Fatal("New succeeded with a server that never answers")
+			}
+			t.Logf("New error: %v", err)
+			if tt.wantKey == "" {
+				if srv.accepted.Load() == 0 {
+					t.Error("Open never dialed the server: the counter does not count")
+				}
+				return
+			}
+			var ce *sessionplus.ConfigError
+			if !errors.As(err, &ce) || ce.Key != tt.wantKey {
+				t.Errorf("New error = %v (%+v), want a *sessionplus.ConfigError of key %q", err, ce, tt.wantKey)
+			}
+			// Give a client that was built anyway time to dial.
+			time.Sleep(100 * time.Millisecond)
+			if n := srv.accepted.Load(); n != 0 {
+				t.Errorf("the server got %d connections before the mistake was reported, want 0", n)
+			}
+		})
+	}
+}
+
 // capture is a slog.Handler that keeps the records it receives.
 type capture struct {
 	mu      sync.Mutex
@@ -396,8 +511,9 @@ func TestTTLIndex(t *testing.T) {
 	c := connect(t)
 	coll := newCollection(t, c)
 	logs := &capture{}
-	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.Options{
-		"client": c, "db": testDB, "collection": coll.Name(), "logger": slog.New(logs),
+	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
+		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
+		Logger:  slog.New(logs),
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -433,8 +549,9 @@ func TestTTLIndexConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &capture{}
-	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.Options{
-		"client": c, "db": testDB, "collection": coll.Name(), "logger": slog.New(logs),
+	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
+		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
+		Logger:  slog.New(logs),
 	})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -444,8 +561,9 @@ func TestTTLIndexConflict(t *testing.T) {
 
 	// Without create_indexes, nothing is tried and nothing logged.
 	logs = &capture{}
-	st, err = mongo.Driver{}.Open(t.Context(), sessionplus.Options{
-		"client": c, "db": testDB, "collection": coll.Name(), "logger": slog.New(logs), "create_indexes": false,
+	st, err = mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
+		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name(), "create_indexes": false},
+		Logger:  slog.New(logs),
 	})
 	if err != nil {
 		t.Fatalf("Open with create_indexes false: %v", err)
@@ -1088,7 +1206,7 @@ func TestTimeoutOpen(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts["db"], tt.opts["collection"], tt.opts["timeout"] = testDB, "sessions", "300ms"
 			start := time.Now()
-			st, err := mongo.Driver{}.Open(context.Background(), tt.opts)
+			st, err := mongo.Driver{}.Open(context.Background(), sessionplus.DriverConfig{Options: tt.opts})
 			if err == nil {
 				st.(*mongo.Store).Close()
 				t.Fatal("Open of a server that never answers succeeded")
