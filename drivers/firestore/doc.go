@@ -46,8 +46,10 @@
 //     until the context ends, and a request's context often has no
 //     deadline: without a bound, an outage would hang every request.
 //
-// Any other key, a value of the wrong type, and a missing required key are
-// errors wrapping [sessionplus.ErrConfig] that name the key.
+// Any other key, a value of the wrong type, a missing required key, both
+// client and project_id, and a timeout of 0 are errors wrapping
+// [sessionplus.ErrConfig] that name the key. The root package finds them
+// all when it checks the configuration, before any backend is contacted.
 //
 // # Documents
 //

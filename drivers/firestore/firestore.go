@@ -9,7 +9,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/owned"
 )
 
 // Name is the session_type under which the driver registers.
@@ -55,55 +55,64 @@ type options struct {
 // and collection (see the package documentation). A client built from
 // project_id belongs to the store, and [Store.Close] closes it. Option
 // errors wrap [sessionplus.ErrConfig] and name the key.
-func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
-	}
-	_, hasClient := opts["client"]
-	_, hasProject := opts["project_id"]
-	switch {
-	case hasClient && hasProject:
-		return nil, sessionplus.ConfigErrorf(`key "project_id": set either "client" or "project_id", not both`)
-	case hasClient && o.Client == nil:
-		return nil, sessionplus.ConfigErrorf(`key "client": expected a *firestore.Client, got nil`)
-	case hasProject && o.ProjectID == "":
-		return nil, sessionplus.ConfigErrorf(`key "project_id": expected a Google Cloud project id, got an empty string`)
-	case !hasClient && !hasProject:
-		return nil, sessionplus.ConfigErrorf(`key "client" or "project_id": one is required: ` +
-			`a *firestore.Client, or the project id to build one with the default credentials (or FIRESTORE_EMULATOR_HOST)`)
-	}
-	if _, ok := opts["collection"]; !ok || o.Collection == "" {
-		return nil, sessionplus.ConfigErrorf(`key "collection": required: the collection that holds the sessions, such as "sessions"`)
-	}
-	if err := checkCollection(o.Collection); err != nil {
-		return nil, sessionplus.ConfigErrorf(`key "collection": %v`, err)
 	}
 	timeout := DefaultTimeout
 	if o.Timeout != nil {
-		if *o.Timeout == 0 {
-			return nil, sessionplus.ConfigErrorf(`key "timeout": expected a duration such as "5s" (or a negative one for no timeout), got 0`)
-		}
 		timeout = *o.Timeout
 	}
 
-	client, owned := o.Client, false
-	if client == nil {
+	client, built := o.Client, o.Client == nil // built from project_id: the store's own
+	if built {
 		c, err := newClient(ctx, o.ProjectID)
 		if err != nil {
 			return nil, sessionplus.ConfigErrorf(`key "project_id": cannot create a Firestore client: %v`, err)
 		}
-		client, owned = c, true
+		client = c
 	}
 	st, err := New(client, &Options{Collection: o.Collection, Timeout: timeout})
 	if err != nil {
-		if owned {
+		if built {
 			client.Close()
 		}
 		return nil, err // not a typed nil *Store in a non-nil Store
 	}
-	st.owned = owned
+	if built {
+		st.owned.Own(client.Close)
+	}
 	return st, nil
+}
+
+// Validate checks what decoding cannot: client or project_id, not both
+// and not empty; collection, required and a collection path; a timeout
+// other than 0. It contacts nothing.
+func (o *options) Validate(cfg sessionplus.DriverConfig) error {
+	_, hasClient := cfg.Options["client"]
+	_, hasProject := cfg.Options["project_id"]
+	switch {
+	case hasClient && hasProject:
+		return sessionplus.ConfigErrorf(`key "project_id": set either "client" or "project_id", not both`)
+	case hasClient && o.Client == nil:
+		return sessionplus.ConfigErrorf(`key "client": expected a *firestore.Client, got nil`)
+	case hasProject && o.ProjectID == "":
+		return sessionplus.ConfigErrorf(`key "project_id": expected a Google Cloud project id, got an empty string`)
+	case !hasClient && !hasProject:
+		return sessionplus.ConfigErrorf(`key "client" or "project_id": one is required: ` +
+			`a *firestore.Client, or the project id to build one with the default credentials (or FIRESTORE_EMULATOR_HOST)`)
+	}
+	if _, ok := cfg.Options["collection"]; !ok || o.Collection == "" {
+		return sessionplus.ConfigErrorf(`key "collection": required: the collection that holds the sessions, such as "sessions"`)
+	}
+	if err := checkCollection(o.Collection); err != nil {
+		return sessionplus.ConfigErrorf(`key "collection": %v`, err)
+	}
+	if o.Timeout != nil && *o.Timeout == 0 {
+		return sessionplus.ConfigErrorf(`key "timeout": expected a duration such as "5s" (or a negative one for no timeout), got 0`)
+	}
+	return nil
 }
 
 // Options configures a [Store] made with [New].
@@ -131,10 +140,7 @@ type Store struct {
 	nameSize int           // what the collection path adds to a document's size
 	timeout  time.Duration // of each call; none if negative
 	timedOut error         // the cause of a context ended by timeout
-	owned    bool          // the client was built by Open, so Close closes it
-
-	closeOnce sync.Once
-	closeErr  error
+	owned    owned.Client  // the client Open built from project_id; none for a client passed in
 }
 
 var (
@@ -189,14 +195,7 @@ func (s *Store) CheckKeyPrefix(prefix string) error {
 // Close closes the Firestore client if [Driver.Open] built it from
 // project_id. A client passed in (the "client" option, or [New]) is left
 // open. Close may be called more than once.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		if s.owned {
-			s.closeErr = s.client.Close()
-		}
-	})
-	return s.closeErr
-}
+func (s *Store) Close() error { return s.owned.Close() }
 
 // Load returns the record stored under token. It returns an error wrapping
 // [sessionplus.ErrNotFound] when Firestore answers codes.NotFound, for a

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -194,7 +195,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := firestore.Driver{}.Open(t.Context(), tt.opts)
+			st, err := firestore.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: tt.opts, Name: "s"})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -232,12 +233,87 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+// tcpCounter listens on a local port and counts the connections it
+// accepts; it never answers. (A copy of the root package's.)
+type tcpCounter struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+// TestOpenDryCheck shows that a mistake Validate finds comes back from the
+// root package's dry check of the options, before any Firestore is
+// contacted: the "emulator" of the sessions, a listener that counts
+// connections, gets none. It needs no server.
+func TestOpenDryCheck(t *testing.T) {
+	srv := newTCPCounter(t)
+	t.Setenv("FIRESTORE_EMULATOR_HOST", srv.ln.Addr().String())
+	c, err := gfirestore.NewClient(context.Background(), "p") // a client of the counter
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	for _, tt := range []struct {
+		name    string
+		opts    sessionplus.Options
+		wantKey string
+	}{
+		{"timeout of 0", sessionplus.Options{"project_id": "p", "collection": "sessions", "timeout": "0s"}, "timeout"},
+		{"both client and project_id", sessionplus.Options{"client": c, "project_id": "p", "collection": "sessions"}, "project_id"},
+		{"no collection", sessionplus.Options{"project_id": "p"}, "collection"},
+		{"document path as collection", sessionplus.Options{"client": c, "collection": "apps/shop"}, "collection"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// A good session first, on the same counter: the dry check
+			// stops before it is opened too.
+			good := sessionplus.Options{"cookie_name": "a", "session_type": firestore.Name, "project_id": "p", "collection": "sessions"}
+			bad := sessionplus.Options{"cookie_name": "s", "session_type": firestore.Name}
+			maps.Copy(bad, tt.opts)
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{good, bad}})
+			if err == nil {
+				m.Close()
+				t.Fatal("sessionplus.New succeeded, want a configuration error")
+			}
+			var ce *sessionplus.ConfigError
+			if !errors.As(err, &ce) || ce.Key != tt.wantKey || ce.Name != "s" {
+				t.Errorf("sessionplus.New = %v (%+v), want a *ConfigError of session \"s\" naming key %q", err, ce, tt.wantKey)
+			}
+			if n := srv.accepted.Load(); n != 0 {
+				t.Errorf("the Firestore address got %d connections, want 0", n)
+			}
+		})
+	}
+}
+
 // TestClose shows that Close closes the client built from project_id, and
 // never a client passed in.
 func TestClose(t *testing.T) {
 	c := newClient(t)
 	coll := randomCollection()
-	st, err := firestore.Driver{}.Open(t.Context(), sessionplus.Options{"client": c, "collection": coll})
+	st, err := firestore.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: sessionplus.Options{"client": c, "collection": coll}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +324,7 @@ func TestClose(t *testing.T) {
 		t.Fatalf("the client passed in no longer works after the store's Close: %v", err)
 	}
 
-	st, err = firestore.Driver{}.Open(t.Context(), sessionplus.Options{"project_id": projectID(), "collection": coll})
+	st, err = firestore.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: sessionplus.Options{"project_id": projectID(), "collection": coll}})
 	if err != nil {
 		t.Fatal(err)
 	}
