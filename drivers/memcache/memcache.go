@@ -147,10 +147,14 @@ func checkServer(s string) error {
 // the store's timeout, so that a wrong address fails at startup. Option
 // errors wrap [sessionplus.ErrConfig] and name the key; an unreachable
 // server gives an error that names the key but does not wrap ErrConfig.
+// With ctx done already, Open returns its error without connecting.
 func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
 	if err := cfg.Decode(&o); err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("memcache: open: %w", sessionplus.ContextError(ctx, nil))
 	}
 	so := &Options{Timeout: DefaultTimeout}
 	if o.Timeout != nil {
@@ -290,6 +294,9 @@ func New(client *gomemcache.Client, opts *Options) *Store {
 func (s *Store) do(ctx context.Context, name string, op func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
 	defer cancel()
+	if ctx.Err() != nil {
+		return &opError{name, sessionplus.ContextError(ctx, nil)} // op would dial all the same
+	}
 	done := make(chan error, 1)
 	go func() { done <- op(ctx) }()
 	var err error

@@ -457,6 +457,43 @@ func TestOpenDryCheck(t *testing.T) {
 	}
 }
 
+// TestOpenCanceledContext shows that Open with a context done already
+// returns its error at once, and connects to no server, for a client it
+// builds and for one passed in; and that a store's operation with such a
+// context does not connect either.
+func TestOpenCanceledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tt := range []struct {
+		name string
+		opts func(addr string) sessionplus.Options
+	}{
+		{"servers", func(addr string) sessionplus.Options { return sessionplus.Options{"servers": []string{addr}} }},
+		{"client", func(addr string) sessionplus.Options { return sessionplus.Options{"client": gomemcache.New(addr)} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTCPCounter(t)
+			st, err := memcache.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: tt.opts(srv.addr())})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Open with a canceled context: %v, want context.Canceled", err)
+			}
+			if st != nil {
+				st.(*memcache.Store).Close()
+				t.Errorf("Open with a canceled context returned a store")
+			}
+			srv.noConnections(t)
+		})
+	}
+	t.Run("load", func(t *testing.T) {
+		srv := newTCPCounter(t)
+		st := memcache.New(gomemcache.New(srv.addr()), nil)
+		if _, err := st.Load(ctx, "session:"+strings.Repeat("C", 43)); !errors.Is(err, context.Canceled) {
+			t.Errorf("Load with a canceled context: %v, want context.Canceled", err)
+		}
+		srv.noConnections(t)
+	})
+}
+
 func TestNewPanicsOnNilClient(t *testing.T) {
 	defer func() {
 		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "memcache: New called with a nil client") {
