@@ -16,8 +16,11 @@
 // # Options
 //
 // Exactly one of client and servers is required; the other keys are
-// optional. Open rejects unknown keys and values of the wrong type with an
-// error wrapping [sessionplus.ErrConfig] that names the key.
+// optional. Open rejects unknown keys, values of the wrong type and the
+// other mistakes below (both client and servers, a value out of range, a
+// server that is not a "host:port") with an error wrapping
+// [sessionplus.ErrConfig] that names the key. [sessionplus.New] finds all
+// of them, in every session, before it contacts any server.
 //
 //   - client (*memcache.Client of gomemcache): a client the application
 //     made and keeps: closing the sessions leaves it open. Its Timeout (the
@@ -49,9 +52,11 @@
 //     [DefaultCASRetries] (10).
 //
 // The common keys (cookie_*, session_lifetime, key_prefix, ...) are the root
-// package's. Open pings every server once, so that a wrong address or a
-// server that is down fails at startup; that error names the key but does
-// not wrap ErrConfig.
+// package's. Open then resolves the servers' addresses and pings every
+// server once, so that a wrong address or a server that is down fails at
+// startup; that error names the key but does not wrap ErrConfig. With its
+// context done already, Open returns the context's error without
+// connecting.
 //
 // # Storage layout
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	gomemcache "github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/owned"
 )
 
 // Name is the session_type under which the driver registers.
@@ -65,7 +67,7 @@ type Driver struct{}
 
 // options are the driver-specific keys of a memcache session.
 //
-// client is an any, checked by Open: mapstructure would copy a
+// client is an any, checked by Validate: mapstructure would copy a
 // *memcache.Client into a new one (without its servers) rather than keep it.
 type options struct {
 	Client       any            `mapstructure:"client"`
@@ -76,65 +78,109 @@ type options struct {
 	MaxIdleConns *int           `mapstructure:"max_idle_conns"`
 }
 
+// Validate checks what decoding cannot: that exactly one of client and
+// servers is given, the client's type, the form of each server address,
+// that max_idle_conns goes with servers, and the ranges of the numbers. It
+// contacts nothing: the addresses are resolved by Open. It returns every
+// mistake it finds, each naming its key where there is one.
+func (o *options) Validate(cfg sessionplus.DriverConfig) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, sessionplus.ConfigErrorf(format, args...)) }
+	if o.Timeout != nil && *o.Timeout <= 0 {
+		bad(`key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
+	}
+	_, hasClient := cfg.Options["client"]
+	_, hasServers := cfg.Options["servers"]
+	_, hasMaxIdle := cfg.Options["max_idle_conns"]
+	switch {
+	case hasClient && hasServers:
+		bad(`keys "client" and "servers" exclude each other: give a live *memcache.Client or the servers to connect to, not both`)
+	case hasClient:
+		if c, ok := o.Client.(*gomemcache.Client); !ok || c == nil {
+			bad(`key "client": expected a *memcache.Client of github.com/bradfitz/gomemcache, got %s`, describe(o.Client))
+		}
+		if hasMaxIdle {
+			bad(`key "max_idle_conns": applies only to the client built from "servers"; set MaxIdleConns on your own *memcache.Client instead`)
+		}
+	case hasServers:
+		if len(o.Servers) == 0 {
+			bad(`key "servers": empty list: give at least one "host:port"`)
+		}
+		for _, s := range o.Servers {
+			if err := checkServer(s); err != nil {
+				bad(`key "servers": %v`, err)
+			}
+		}
+		if o.MaxIdleConns != nil && *o.MaxIdleConns < 1 {
+			bad(`key "max_idle_conns": expected at least 1, got %d`, *o.MaxIdleConns)
+		}
+	default:
+		bad(`missing key "client" or "servers": give a live *memcache.Client, or the servers as a list of "host:port"`)
+	}
+	if o.MaxItemSize != nil && *o.MaxItemSize < 1024 {
+		bad(`key "max_item_size": expected at least 1024 bytes, got %d`, *o.MaxItemSize)
+	}
+	if o.CASRetries != nil && *o.CASRetries < 1 {
+		bad(`key "cas_retries": expected at least 1, got %d`, *o.CASRetries)
+	}
+	return errors.Join(errs...)
+}
+
+// checkServer checks the form of one server address, as gomemcache's
+// ServerList reads it (a path with a "/" is a Unix socket), without
+// resolving it.
+func checkServer(s string) error {
+	if s == "" || strings.ContainsAny(s, " \t\r\n") {
+		return fmt.Errorf("%q is not a \"host:port\"", s)
+	}
+	if strings.Contains(s, "/") {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return err
+	}
+	return nil
+}
+
 // Open returns a [Store] for one session's options (see the package
 // documentation for the keys). It checks that every server answers, within
 // the store's timeout, so that a wrong address fails at startup. Option
 // errors wrap [sessionplus.ErrConfig] and name the key; an unreachable
 // server gives an error that names the key but does not wrap ErrConfig.
-func (Driver) Open(ctx context.Context, opts sessionplus.Options) (sessionplus.Store, error) {
+// With ctx done already, Open returns its error without connecting.
+func (Driver) Open(ctx context.Context, cfg sessionplus.DriverConfig) (sessionplus.Store, error) {
 	var o options
-	if err := sessionplus.DecodeOptions(opts, &o); err != nil {
+	if err := cfg.Decode(&o); err != nil {
 		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("memcache: open: %w", sessionplus.ContextError(ctx, nil))
 	}
 	so := &Options{Timeout: DefaultTimeout}
 	if o.Timeout != nil {
-		if *o.Timeout <= 0 {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "timeout": expected a positive duration such as "5s", got %v`, *o.Timeout)
-		}
 		so.Timeout = *o.Timeout
 	}
-	_, hasClient := opts["client"]
-	_, hasServers := opts["servers"]
-	var (
-		client *gomemcache.Client
-		key    string
-	)
-	switch {
-	case hasClient && hasServers:
-		return nil, sessionplus.ConfigErrorf(`memcache: keys "client" and "servers" exclude each other: give a live *memcache.Client or the servers to connect to, not both`)
-	case hasClient:
-		key = "client"
-		c, ok := o.Client.(*gomemcache.Client)
-		if !ok || c == nil {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "client": expected a *memcache.Client of github.com/bradfitz/gomemcache, got %s`, describe(o.Client))
-		}
-		if _, ok := opts["max_idle_conns"]; ok {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "max_idle_conns": applies only to the client built from "servers"; set MaxIdleConns on your own *memcache.Client instead`)
-		}
-		client = c
-	case hasServers:
+	if o.MaxItemSize != nil {
+		so.MaxItemSize = *o.MaxItemSize
+	}
+	if o.CASRetries != nil {
+		so.CASRetries = *o.CASRetries
+	}
+	// Validate made sure that client, if given, is a live client, and
+	// that servers is given otherwise.
+	client, given := o.Client.(*gomemcache.Client)
+	key := "client"
+	if !given {
 		key = "servers"
 		var err error
 		if client, err = newClient(o, so.Timeout); err != nil {
 			return nil, err
 		}
-	default:
-		return nil, sessionplus.ConfigErrorf(`memcache: missing key "client" or "servers": give a live *memcache.Client, or the servers as a list of "host:port"`)
-	}
-	if o.MaxItemSize != nil {
-		if *o.MaxItemSize < 1024 {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "max_item_size": expected at least 1024 bytes, got %d`, *o.MaxItemSize)
-		}
-		so.MaxItemSize = *o.MaxItemSize
-	}
-	if o.CASRetries != nil {
-		if *o.CASRetries < 1 {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "cas_retries": expected at least 1, got %d`, *o.CASRetries)
-		}
-		so.CASRetries = *o.CASRetries
 	}
 	st := New(client, so)
-	st.ownsClient = !hasClient
+	if !given {
+		st.owned.Own(client.Close)
+	}
 	if err := st.do(ctx, "ping", func(context.Context) error { return client.Ping() }); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("memcache: key %q: memcached not reachable: %w", key, err)
@@ -155,29 +201,19 @@ func describe(v any) string {
 }
 
 // newClient builds the client of the servers option, whose network timeout
-// (of each dial and each round trip) is timeout.
+// (of each dial and each round trip) is timeout. gomemcache's ServerList
+// resolves each address (a host name through DNS) here, not in Validate.
 func newClient(o options, timeout time.Duration) (*gomemcache.Client, error) {
-	if len(o.Servers) == 0 {
-		return nil, sessionplus.ConfigErrorf(`memcache: key "servers": empty list: give at least one "host:port"`)
-	}
-	for _, s := range o.Servers {
-		if s == "" || strings.ContainsAny(s, " \t\r\n") {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "servers": %q is not a "host:port"`, s)
-		}
-	}
 	ss := new(gomemcache.ServerList)
 	if err := ss.SetServers(o.Servers...); err != nil {
-		return nil, sessionplus.ConfigErrorf(`memcache: key "servers": %v`, err)
+		return nil, sessionplus.ConfigErrorf(`key "servers": %v`, err)
 	}
 	client := gomemcache.NewFromSelector(ss)
 	client.MaxIdleConns = DefaultMaxIdleConns
-	client.Timeout = timeout
 	if o.MaxIdleConns != nil {
-		if *o.MaxIdleConns < 1 {
-			return nil, sessionplus.ConfigErrorf(`memcache: key "max_idle_conns": expected at least 1, got %d`, *o.MaxIdleConns)
-		}
 		client.MaxIdleConns = *o.MaxIdleConns
 	}
+	client.Timeout = timeout
 	return client, nil
 }
 
@@ -212,9 +248,9 @@ type Store struct {
 	maxItemSize int
 	casRetries  int
 	timeout     time.Duration
-	timedOut    error    // the cause of a context ended by the timeout
-	ownsClient  bool     // built by Open from servers: Close closes it
-	prefixes    sync.Map // the key prefixes of the user indexes (see UserRecords)
+	timedOut    error        // the cause of a context ended by the timeout
+	owned       owned.Client // the client Open built from servers, which Close closes
+	prefixes    sync.Map     // the key prefixes of the user indexes (see UserRecords)
 }
 
 var _ sessionplus.Store = (*Store)(nil)
@@ -258,6 +294,9 @@ func New(client *gomemcache.Client, opts *Options) *Store {
 func (s *Store) do(ctx context.Context, name string, op func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout, s.timedOut)
 	defer cancel()
+	if ctx.Err() != nil {
+		return &opError{name, sessionplus.ContextError(ctx, nil)} // op would dial all the same
+	}
 	done := make(chan error, 1)
 	go func() { done <- op(ctx) }()
 	var err error
@@ -282,12 +321,7 @@ func (s *Store) do(ctx context.Context, name string, op func(ctx context.Context
 // Close closes the idle connections of the client that [Driver.Open] built
 // from the servers option. It does nothing to a client that the caller
 // passed in, which stays the caller's to close.
-func (s *Store) Close() error {
-	if s.ownsClient {
-		return s.client.Close()
-	}
-	return nil
-}
+func (s *Store) Close() error { return s.owned.Close() }
 
 // CheckKeyPrefix reports whether the keys the root package makes with
 // key_prefix prefix (prefix, ":" and 43 base64url characters) are valid

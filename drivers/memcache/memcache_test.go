@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,13 +119,19 @@ func TestOpen(t *testing.T) {
 					list[i] = s
 				}
 				return sessionplus.Options{"servers": list, "timeout": "1s", "max_idle_conns": 4.0,
-					"max_item_size": 1048576.0, "cas_retries": 20.0, "cookie_name": "s"}
+					"max_item_size": 1048576.0, "cas_retries": 20.0}
 			},
 		},
 		{
 			name:       "nok, neither",
-			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"cookie_name": "s"} },
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{} },
 			wantErr:    `missing key "client" or "servers"`,
+			wantConfig: true,
+		},
+		{
+			name:       "nok, cookie_name as a key",
+			opts:       func([]string) sessionplus.Options { return sessionplus.Options{"cookie_name": "s", "client": down} },
+			wantErr:    `unknown key "cookie_name"`,
 			wantConfig: true,
 		},
 		{
@@ -254,7 +262,7 @@ func TestOpen(t *testing.T) {
 			if tt.needServer {
 				addrs = servers(t)
 			}
-			st, err := memcache.Driver{}.Open(t.Context(), tt.opts(addrs))
+			st, err := memcache.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: tt.opts(addrs), Name: "s"})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("Open: %v", err)
@@ -316,6 +324,174 @@ func TestOpenThroughRoot(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// tcpCounter listens on a local port and counts the connections it
+// accepts; it never answers.
+type tcpCounter struct {
+	ln       net.Listener
+	accepted atomic.Int32
+	wg       sync.WaitGroup
+}
+
+func newTCPCounter(t *testing.T) *tcpCounter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tcpCounter{ln: ln}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.accepted.Add(1)
+			conn.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
+	return c
+}
+
+func (c *tcpCounter) addr() string { return c.ln.Addr().String() }
+
+// noConnections fails t if c accepts a connection within a short wait: a
+// dial that a done context did not stop may come an instant later.
+func (c *tcpCounter) noConnections(t *testing.T) {
+	t.Helper()
+	time.Sleep(200 * time.Millisecond)
+	if n := c.accepted.Load(); n != 0 {
+		t.Errorf("the server accepted %d connections, want 0", n)
+	}
+}
+
+// configKeys returns the Key of every *sessionplus.ConfigError in err, an
+// errors.Join of them or one.
+func configKeys(err error) []string {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var keys []string
+		for _, e := range j.Unwrap() {
+			keys = append(keys, configKeys(e)...)
+		}
+		return keys
+	}
+	var ce *sessionplus.ConfigError
+	if errors.As(err, &ce) {
+		return []string{ce.Key}
+	}
+	return nil
+}
+
+// TestOpenDryCheck shows that the mistakes Validate finds come back from
+// sessionplus.New's dry check, naming their keys, before memcached is
+// contacted: the server, which counts connections, sees none.
+func TestOpenDryCheck(t *testing.T) {
+	srv := newTCPCounter(t)
+	tests := []struct {
+		name     string
+		opts     func() sessionplus.Options
+		wantKeys []string
+		wantErr  string
+	}{
+		{
+			name: "nok, timeout zero",
+			opts: func() sessionplus.Options {
+				return sessionplus.Options{"servers": []string{srv.addr()}, "timeout": "0s"}
+			},
+			wantKeys: []string{"timeout"},
+		},
+		{
+			name: "nok, client and servers",
+			opts: func() sessionplus.Options {
+				return sessionplus.Options{"client": gomemcache.New(srv.addr()), "servers": []string{srv.addr()}}
+			},
+			wantKeys: []string{""},
+			wantErr:  `keys "client" and "servers" exclude each other`,
+		},
+		{
+			name: "nok, max_idle_conns with a client",
+			opts: func() sessionplus.Options {
+				return sessionplus.Options{"client": gomemcache.New(srv.addr()), "max_idle_conns": 4}
+			},
+			wantKeys: []string{"max_idle_conns"},
+		},
+		{
+			name: "nok, a server without a port next to a good one",
+			opts: func() sessionplus.Options {
+				return sessionplus.Options{"servers": []string{srv.addr(), "127.0.0.1"}}
+			},
+			wantKeys: []string{"servers"},
+			wantErr:  "missing port",
+		},
+		{
+			name: "nok, every mistake at once",
+			opts: func() sessionplus.Options {
+				return sessionplus.Options{"servers": []string{srv.addr()}, "timeout": "0s", "max_idle_conns": 0,
+					"max_item_size": 10, "cas_retries": 0}
+			},
+			wantKeys: []string{"timeout", "max_idle_conns", "max_item_size", "cas_retries"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts()
+			opts["cookie_name"], opts["session_type"] = "s", memcache.Name
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{opts}})
+			if err == nil {
+				m.Close()
+				t.Fatal("sessionplus.New succeeded, want a configuration error")
+			}
+			if !errors.Is(err, sessionplus.ErrConfig) || !strings.Contains(err.Error(), `session "s" (memcache)`) ||
+				!strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("sessionplus.New: %v, want a config error of the session containing %q", err, tt.wantErr)
+			}
+			if got := configKeys(err); !slices.Equal(got, tt.wantKeys) {
+				t.Errorf("sessionplus.New: %v: keys %q, want %q", err, got, tt.wantKeys)
+			}
+			srv.noConnections(t)
+		})
+	}
+}
+
+// TestOpenCanceledContext shows that Open with a context done already
+// returns its error at once, and connects to no server, for a client it
+// builds and for one passed in; and that a store's operation with such a
+// context does not connect either.
+func TestOpenCanceledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	for _, tt := range []struct {
+		name string
+		opts func(addr string) sessionplus.Options
+	}{
+		{"servers", func(addr string) sessionplus.Options { return sessionplus.Options{"servers": []string{addr}} }},
+		{"client", func(addr string) sessionplus.Options { return sessionplus.Options{"client": gomemcache.New(addr)} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newTCPCounter(t)
+			st, err := memcache.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: tt.opts(srv.addr())})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Open with a canceled context: %v, want context.Canceled", err)
+			}
+			if st != nil {
+				st.(*memcache.Store).Close()
+				t.Errorf("Open with a canceled context returned a store")
+			}
+			srv.noConnections(t)
+		})
+	}
+	t.Run("load", func(t *testing.T) {
+		srv := newTCPCounter(t)
+		st := memcache.New(gomemcache.New(srv.addr()), nil)
+		if _, err := st.Load(ctx, "session:"+strings.Repeat("C", 43)); !errors.Is(err, context.Canceled) {
+			t.Errorf("Load with a canceled context: %v, want context.Canceled", err)
+		}
+		srv.noConnections(t)
+	})
 }
 
 func TestNewPanicsOnNilClient(t *testing.T) {
@@ -506,7 +682,7 @@ func TestTimeoutOpen(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			st, err := memcache.Driver{}.Open(context.Background(), tt.opts)
+			st, err := memcache.Driver{}.Open(context.Background(), sessionplus.DriverConfig{Options: tt.opts})
 			if err == nil {
 				st.(*memcache.Store).Close()
 				t.Fatal("Open of a server that never answers succeeded")
