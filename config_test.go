@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/drivers/cookie"
+	"github.com/sessionplus/sessionplus/drivers/drivertest"
 	"github.com/sessionplus/sessionplus/drivers/memory"
 	"github.com/sessionplus/sessionplus/drivers/redis"
 )
@@ -64,38 +63,7 @@ func (s *closeSpy) Close() error {
 	return nil
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers.
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
-func (c *tcpCounter) url() string { return "redis://" + c.ln.Addr().String() + "/0" }
+func counterURL(c *drivertest.Listener) string { return "redis://" + c.Addr + "/0" }
 
 func testRegistry(d *countingDriver) *sessionplus.Registry {
 	reg := new(sessionplus.Registry)
@@ -112,8 +80,8 @@ func testRegistry(d *countingDriver) *sessionplus.Registry {
 // and nothing is contacted.
 func TestConfigFileFiveMistakes(t *testing.T) {
 	setFileEnv(t)
-	srv := newTCPCounter(t)
-	t.Setenv("SP_TEST_REDIS_URL", srv.url())
+	srv := drivertest.CountingServer(t)
+	t.Setenv("SP_TEST_REDIS_URL", counterURL(srv))
 	d := &countingDriver{}
 	const file = `secret_keys_env: [SP_TEST_KEY]
 sessions:
@@ -177,7 +145,7 @@ sessions:
 	if !errors.As(err, &ce) || ce.File != path || ce.Line != 5 || ce.Column != 5 || ce.Session != 1 || ce.Name != "csrf" || ce.Key != "cookie_samesite" {
 		t.Errorf("errors.As: %+v", ce)
 	}
-	if n := srv.accepted.Load(); n != 0 {
+	if n := srv.Accepted(); n != 0 {
 		t.Errorf("the redis server got %d connections, want 0", n)
 	}
 	if n := d.opens.Load(); n != 0 {
@@ -187,10 +155,10 @@ sessions:
 	// The control: the same Redis session without the mistake does
 	// contact the server (which never answers).
 	_, err = sessionplus.New(context.Background(), sessionplus.Config{Registry: testRegistry(d), Sessions: []sessionplus.Options{
-		{"cookie_name": "session", "session_type": "redis", "url": srv.url(), "timeout": "200ms"},
+		{"cookie_name": "session", "session_type": "redis", "url": counterURL(srv), "timeout": "200ms"},
 	}})
-	if err == nil || errors.Is(err, sessionplus.ErrConfig) || srv.accepted.Load() == 0 {
-		t.Errorf("a correct redis session: error %v, %d connections; want a failed PING over a connection", err, srv.accepted.Load())
+	if err == nil || errors.Is(err, sessionplus.ErrConfig) || srv.Accepted() == 0 {
+		t.Errorf("a correct redis session: error %v, %d connections; want a failed PING over a connection", err, srv.Accepted())
 	}
 }
 
@@ -271,12 +239,12 @@ func TestConfigErrorsBeforeOpen(t *testing.T) {
 // correct session is contacted, and the driver gets the root package's
 // inputs as DriverConfig, not as keys of its options.
 func TestDriverChecksBeforeAnyBackend(t *testing.T) {
-	srv := newTCPCounter(t)
+	srv := drivertest.CountingServer(t)
 	d := &countingDriver{}
 	_, err := sessionplus.New(context.Background(), sessionplus.Config{
 		Registry: testRegistry(d),
 		Sessions: []sessionplus.Options{
-			{"cookie_name": "session", "session_type": "redis", "url": srv.url(), "timeout": "200ms"},
+			{"cookie_name": "session", "session_type": "redis", "url": counterURL(srv), "timeout": "200ms"},
 			{"cookie_name": "geo", "session_type": "counting", "zone": "mars"},
 		},
 	})
@@ -284,7 +252,7 @@ func TestDriverChecksBeforeAnyBackend(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Session != 2 || ce.Key != "zone" || !strings.Contains(err.Error(), `session "geo" (counting): key "zone": expected "eu" or "us", got "mars"`) {
 		t.Fatalf("error = %v, want the ConfigError of session 2's zone", err)
 	}
-	if n := srv.accepted.Load(); n != 0 {
+	if n := srv.Accepted(); n != 0 {
 		t.Errorf("the redis server of session 1 got %d connections, want 0", n)
 	}
 	if n := d.opens.Load(); n != 0 {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -690,10 +691,37 @@ func testConcurrentFieldWrites(t *testing.T, f *fixture) {
 // ends.
 func HungServer(t testing.TB) string {
 	t.Helper()
+	return listen(t, true).Addr
+}
+
+// CountingServer starts a server that accepts connections and closes each
+// at once, and counts them: for a driver's test that a configuration
+// mistake is reported without contacting the backend (0 connections), and
+// for the control that the same options without the mistake do contact it.
+// It stops when the test ends.
+func CountingServer(t testing.TB) *Listener {
+	t.Helper()
+	return listen(t, false)
+}
+
+// A Listener is a local TCP server of a test, made by [CountingServer].
+type Listener struct {
+	Addr     string // its "127.0.0.1:port"
+	accepted atomic.Int64
+}
+
+// Accepted returns how many connections l has accepted so far.
+func (l *Listener) Accepted() int { return int(l.accepted.Load()) }
+
+// listen serves HungServer (hold: keep every connection open, unanswered)
+// and CountingServer (close each at once).
+func listen(t testing.TB, hold bool) *Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	l := &Listener{Addr: ln.Addr().String()}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
@@ -711,10 +739,15 @@ func HungServer(t testing.TB) string {
 			if err != nil {
 				return
 			}
-			conns = append(conns, c) // read nothing, answer nothing
+			l.accepted.Add(1)
+			if hold {
+				conns = append(conns, c) // read nothing, answer nothing
+			} else {
+				c.Close()
+			}
 		}
 	})
-	return ln.Addr().String()
+	return l
 }
 
 // ServerFromEnv returns the value of the environment variable that locates

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -233,49 +232,22 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers. (A copy of the root package's.)
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
 // TestOpenDryCheck shows that a mistake Validate finds comes back from the
 // root package's dry check of the options, before any Firestore is
 // contacted: the "emulator" of the sessions, a listener that counts
 // connections, gets none. It needs no server.
 func TestOpenDryCheck(t *testing.T) {
-	srv := newTCPCounter(t)
-	t.Setenv("FIRESTORE_EMULATOR_HOST", srv.ln.Addr().String())
-	c, err := gfirestore.NewClient(context.Background(), "p") // a client of the counter
+	// The client passed in talks to a server of its own: gRPC may connect
+	// it in the background whatever the options, and only the stores the
+	// sessions would build from project_id must stay off srv.
+	t.Setenv("FIRESTORE_EMULATOR_HOST", drivertest.CountingServer(t).Addr)
+	c, err := gfirestore.NewClient(context.Background(), "p")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	srv := drivertest.CountingServer(t)
+	t.Setenv("FIRESTORE_EMULATOR_HOST", srv.Addr)
 	for _, tt := range []struct {
 		name    string
 		opts    sessionplus.Options
@@ -301,7 +273,7 @@ func TestOpenDryCheck(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Key != tt.wantKey || ce.Name != "s" {
 				t.Errorf("sessionplus.New = %v (%+v), want a *ConfigError of session \"s\" naming key %q", err, ce, tt.wantKey)
 			}
-			if n := srv.accepted.Load(); n != 0 {
+			if n := srv.Accepted(); n != 0 {
 				t.Errorf("the Firestore address got %d connections, want 0", n)
 			}
 		})

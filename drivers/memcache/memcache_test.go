@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -326,45 +325,12 @@ func TestOpenThroughRoot(t *testing.T) {
 	}
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers.
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
-func (c *tcpCounter) addr() string { return c.ln.Addr().String() }
-
 // noConnections fails t if c accepts a connection within a short wait: a
 // dial that a done context did not stop may come an instant later.
-func (c *tcpCounter) noConnections(t *testing.T) {
+func noConnections(t *testing.T, c *drivertest.Listener) {
 	t.Helper()
 	time.Sleep(200 * time.Millisecond)
-	if n := c.accepted.Load(); n != 0 {
+	if n := c.Accepted(); n != 0 {
 		t.Errorf("the server accepted %d connections, want 0", n)
 	}
 }
@@ -390,7 +356,7 @@ func configKeys(err error) []string {
 // sessionplus.New's dry check, naming their keys, before memcached is
 // contacted: the server, which counts connections, sees none.
 func TestOpenDryCheck(t *testing.T) {
-	srv := newTCPCounter(t)
+	srv := drivertest.CountingServer(t)
 	tests := []struct {
 		name     string
 		opts     func() sessionplus.Options
@@ -400,29 +366,29 @@ func TestOpenDryCheck(t *testing.T) {
 		{
 			name: "nok, timeout zero",
 			opts: func() sessionplus.Options {
-				return sessionplus.Options{"servers": []string{srv.addr()}, "timeout": "0s"}
+				return sessionplus.Options{"servers": []string{srv.Addr}, "timeout": "0s"}
 			},
 			wantKeys: []string{"timeout"},
 		},
 		{
 			name: "nok, client and servers",
 			opts: func() sessionplus.Options {
-				return sessionplus.Options{"client": gomemcache.New(srv.addr()), "servers": []string{srv.addr()}}
+				return sessionplus.Options{"client": gomemcache.New(srv.Addr), "servers": []string{srv.Addr}}
 			},
-			wantKeys: []string{""},
+			wantKeys: []string{"client"}, // the first of the two keys
 			wantErr:  `keys "client" and "servers" exclude each other`,
 		},
 		{
 			name: "nok, max_idle_conns with a client",
 			opts: func() sessionplus.Options {
-				return sessionplus.Options{"client": gomemcache.New(srv.addr()), "max_idle_conns": 4}
+				return sessionplus.Options{"client": gomemcache.New(srv.Addr), "max_idle_conns": 4}
 			},
 			wantKeys: []string{"max_idle_conns"},
 		},
 		{
 			name: "nok, a server without a port next to a good one",
 			opts: func() sessionplus.Options {
-				return sessionplus.Options{"servers": []string{srv.addr(), "127.0.0.1"}}
+				return sessionplus.Options{"servers": []string{srv.Addr, "127.0.0.1"}}
 			},
 			wantKeys: []string{"servers"},
 			wantErr:  "missing port",
@@ -430,7 +396,7 @@ func TestOpenDryCheck(t *testing.T) {
 		{
 			name: "nok, every mistake at once",
 			opts: func() sessionplus.Options {
-				return sessionplus.Options{"servers": []string{srv.addr()}, "timeout": "0s", "max_idle_conns": 0,
+				return sessionplus.Options{"servers": []string{srv.Addr}, "timeout": "0s", "max_idle_conns": 0,
 					"max_item_size": 10, "cas_retries": 0}
 			},
 			wantKeys: []string{"timeout", "max_idle_conns", "max_item_size", "cas_retries"},
@@ -452,7 +418,7 @@ func TestOpenDryCheck(t *testing.T) {
 			if got := configKeys(err); !slices.Equal(got, tt.wantKeys) {
 				t.Errorf("sessionplus.New: %v: keys %q, want %q", err, got, tt.wantKeys)
 			}
-			srv.noConnections(t)
+			noConnections(t, srv)
 		})
 	}
 }
@@ -472,8 +438,8 @@ func TestOpenCanceledContext(t *testing.T) {
 		{"client", func(addr string) sessionplus.Options { return sessionplus.Options{"client": gomemcache.New(addr)} }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newTCPCounter(t)
-			st, err := memcache.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: tt.opts(srv.addr())})
+			srv := drivertest.CountingServer(t)
+			st, err := memcache.Driver{}.Open(ctx, sessionplus.DriverConfig{Options: tt.opts(srv.Addr)})
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("Open with a canceled context: %v, want context.Canceled", err)
 			}
@@ -481,16 +447,16 @@ func TestOpenCanceledContext(t *testing.T) {
 				st.(*memcache.Store).Close()
 				t.Errorf("Open with a canceled context returned a store")
 			}
-			srv.noConnections(t)
+			noConnections(t, srv)
 		})
 	}
 	t.Run("load", func(t *testing.T) {
-		srv := newTCPCounter(t)
-		st := memcache.New(gomemcache.New(srv.addr()), nil)
+		srv := drivertest.CountingServer(t)
+		st := memcache.New(gomemcache.New(srv.Addr), nil)
 		if _, err := st.Load(ctx, "session:"+strings.Repeat("C", 43)); !errors.Is(err, context.Canceled) {
 			t.Errorf("Load with a canceled context: %v, want context.Canceled", err)
 		}
-		srv.noConnections(t)
+		noConnections(t, srv)
 	})
 }
 

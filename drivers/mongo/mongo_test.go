@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,39 +365,8 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers.
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
-func (c *tcpCounter) url() string {
-	return "mongodb://" + c.ln.Addr().String() + "/?directConnection=true"
+func counterURL(c *drivertest.Listener) string {
+	return "mongodb://" + c.Addr + "/?directConnection=true"
 }
 
 // TestOpenChecksBeforeContacting shows that the mistakes the options'
@@ -420,15 +387,15 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 		{name: "ok, dials", opts: sessionplus.Options{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newTCPCounter(t)
+			srv := drivertest.CountingServer(t)
 			sess := sessionplus.Options{
 				"cookie_name": "s", "session_type": "mongodb",
-				"url": srv.url(), "db": testDB, "collection": "sessions", "timeout": "300ms",
+				"url": counterURL(srv), "db": testDB, "collection": "sessions", "timeout": "300ms",
 			}
 			for k, v := range tt.opts {
 				switch {
 				case k == "url":
-					sess[k] = srv.url() + v.(string)
+					sess[k] = counterURL(srv) + v.(string)
 				case v == nil:
 					delete(sess, k)
 				default:
@@ -442,7 +409,7 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 			}
 			t.Logf("New error: %v", err)
 			if tt.wantKey == "" {
-				if srv.accepted.Load() == 0 {
+				if srv.Accepted() == 0 {
 					t.Error("Open never dialed the server: the counter does not count")
 				}
 				return
@@ -453,7 +420,7 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 			}
 			// Give a client that was built anyway time to dial.
 			time.Sleep(100 * time.Millisecond)
-			if n := srv.accepted.Load(); n != 0 {
+			if n := srv.Accepted(); n != 0 {
 				t.Errorf("the server got %d connections before the mistake was reported, want 0", n)
 			}
 		})

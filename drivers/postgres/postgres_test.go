@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -512,38 +510,9 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers (as the root package's config_test.go).
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	})
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
 // url is a postgres URL of the counter, with a password no error may show.
-func (c *tcpCounter) url() string {
-	return "postgres://user:s3cr3t-pw@" + c.ln.Addr().String() + "/db?connect_timeout=2"
+func counterURL(c *drivertest.Listener) string {
+	return "postgres://user:s3cr3t-pw@" + c.Addr + "/db?connect_timeout=2"
 }
 
 // TestManagerChecksOptionsFirst: a mistake that Validate finds comes back
@@ -558,49 +527,49 @@ func TestManagerChecksOptionsFirst(t *testing.T) {
 	t.Cleanup(offline.Close)
 	tests := []struct {
 		name    string
-		opts    func(srv *tcpCounter) sessionplus.Options
+		opts    func(srv *drivertest.Listener) sessionplus.Options
 		wantKey string // the ConfigError's Key; "" for a failure to connect
 		wantErr string // a substring of the error
 	}{
 		{
 			name: "nok, timeout zero",
-			opts: func(srv *tcpCounter) sessionplus.Options {
-				return sessionplus.Options{"url": srv.url(), "timeout": "0s"}
+			opts: func(srv *drivertest.Listener) sessionplus.Options {
+				return sessionplus.Options{"url": counterURL(srv), "timeout": "0s"}
 			},
 			wantKey: "timeout", wantErr: `expected a positive duration`,
 		},
 		{
 			name: "nok, table name",
-			opts: func(srv *tcpCounter) sessionplus.Options {
-				return sessionplus.Options{"url": srv.url(), "table": "my-sessions"}
+			opts: func(srv *drivertest.Listener) sessionplus.Options {
+				return sessionplus.Options{"url": counterURL(srv), "table": "my-sessions"}
 			},
 			wantKey: "table", wantErr: `key "table"`,
 		},
 		{
 			name: "nok, url that does not parse",
-			opts: func(srv *tcpCounter) sessionplus.Options {
-				return sessionplus.Options{"url": strings.Replace(srv.url(), "/db?", ":notaport/db?", 1)}
+			opts: func(srv *drivertest.Listener) sessionplus.Options {
+				return sessionplus.Options{"url": strings.Replace(counterURL(srv), "/db?", ":notaport/db?", 1)}
 			},
 			wantKey: "url", wantErr: `key "url"`,
 		},
 		{
 			name: "nok, client and url",
-			opts: func(srv *tcpCounter) sessionplus.Options {
-				return sessionplus.Options{"client": offline, "url": srv.url()}
+			opts: func(srv *drivertest.Listener) sessionplus.Options {
+				return sessionplus.Options{"client": offline, "url": counterURL(srv)}
 			},
-			wantErr: `keys "client" and "url": give one of them, not both`,
+			wantKey: "client", wantErr: `keys "client" and "url": give one of them, not both`,
 		},
 		{
 			name: "ok options, the server is contacted",
-			opts: func(srv *tcpCounter) sessionplus.Options {
-				return sessionplus.Options{"url": srv.url(), "timeout": "2s"}
+			opts: func(srv *drivertest.Listener) sessionplus.Options {
+				return sessionplus.Options{"url": counterURL(srv), "timeout": "2s"}
 			},
 			wantErr: "postgres: cannot connect to the server",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newTCPCounter(t)
+			srv := drivertest.CountingServer(t)
 			session := sessionplus.Options{"cookie_name": "s", "session_type": postgres.Name}
 			for k, v := range tt.opts(srv) {
 				session[k] = v
@@ -625,7 +594,7 @@ func TestManagerChecksOptionsFirst(t *testing.T) {
 			if !contacted && (!errors.As(err, &ce) || ce.Key != tt.wantKey) {
 				t.Errorf("New error = %#v, want a *sessionplus.ConfigError with Key %q", err, tt.wantKey)
 			}
-			n := srv.accepted.Load()
+			n := srv.Accepted()
 			switch {
 			case contacted && n == 0:
 				t.Errorf("the server got no connection: the counter does not count")

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1052,16 +1051,16 @@ func TestOpenDryCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newTCPCounter(t)
+			srv := drivertest.CountingServer(t)
 			second := sessionplus.Options{"cookie_name": "data", "session_type": redis.Name}
-			for k, v := range tt.given(srv.url()) {
+			for k, v := range tt.given(counterURL(srv)) {
 				second[k] = v
 			}
 			if c, ok := second["client"].(*goredis.Client); ok {
 				defer c.Close()
 			}
 			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{
-				{"cookie_name": "session", "session_type": redis.Name, "url": srv.url(), "timeout": "200ms"},
+				{"cookie_name": "session", "session_type": redis.Name, "url": counterURL(srv), "timeout": "200ms"},
 				second,
 			}})
 			if err == nil {
@@ -1073,42 +1072,11 @@ func TestOpenDryCheck(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Key != tt.wantKey || ce.Session != 2 {
 				t.Errorf("New: %q, want a *sessionplus.ConfigError of session 2, key %q", err, tt.wantKey)
 			}
-			if n := srv.accepted.Load(); n != 0 {
+			if n := srv.Accepted(); n != 0 {
 				t.Errorf("the server got %d connections, want 0: New contacted it before it checked every session", n)
 			}
 		})
 	}
 }
 
-// tcpCounter listens on a local port and counts the connections it
-// accepts; it never answers. (A copy of the root package's.)
-type tcpCounter struct {
-	ln       net.Listener
-	accepted atomic.Int32
-	wg       sync.WaitGroup
-}
-
-func newTCPCounter(t *testing.T) *tcpCounter {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &tcpCounter{ln: ln}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.accepted.Add(1)
-			conn.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); c.wg.Wait() })
-	return c
-}
-
-func (c *tcpCounter) url() string { return "redis://" + c.ln.Addr().String() + "/0" }
+func counterURL(c *drivertest.Listener) string { return "redis://" + c.Addr + "/0" }
