@@ -6,6 +6,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 
 	"github.com/labstack/echo/v5"
 
@@ -15,65 +16,72 @@ import (
 	multisession "github.com/sessionplus/sessionplus/multisessionv5"
 )
 
-// The seed's three sessions: the CSRF token in its own secure cookie, the
-// user on a server-side session, everything else in a second secure cookie.
+// An ErrorHandler in Echo v5's order (the context first) answers a
+// session that cannot be saved, here a secure cookie over the 4096 bytes
+// browsers keep, with JSON; no cookie goes out.
 func ExampleMiddlewareWithConfig() {
-	key := []byte("an example key of 32 bytes or more!!") // use 32 random bytes
-
 	e := echo.New()
 	e.Use(multisession.MiddlewareWithConfig(multisession.Config{
-		SecretKeys: [][]byte{key},
-		Sessions: []sessionplus.Options{
-			{"cookie_name": "csrf", "session_type": "secure_cookie", "session_fields": []string{"csrf_token"}},
-			{"cookie_name": "session", "session_type": "memory", "session_fields": []string{"user_id", "user_data"}},
-			{"cookie_name": "data", "session_type": "secure_cookie", "session_fields": "auto"},
+		SecretKeys: [][]byte{[]byte("an example key of 32 bytes or more!!")}, // use 32 random bytes
+		Sessions:   []sessionplus.Options{{"cookie_name": "data", "session_type": "secure_cookie"}},
+		ErrorHandler: func(c *echo.Context, err error) error {
+			status := sessionplus.ErrorStatus(err)
+			return c.JSON(status, map[string]string{"error": http.StatusText(status)})
 		},
 	}))
-	e.POST("/login", func(c *echo.Context) error {
-		sess := multisession.Get(c)
-		if err := sess.Set("user_id", 42); err != nil {
-			return err // a backend failure: the middleware answers 503
-		}
-		if err := sess.Set("theme", "dark"); err != nil { // no list names it: "auto" owns it
-			return err
-		}
-		if err := sess.Regenerate(); err != nil { // a new id at login
-			return err
-		}
-		return c.String(http.StatusOK, "welcome")
+	e.POST("/notes", func(c *echo.Context) error {
+		// 5000 bytes do not fit in a cookie.
+		return multisession.Get(c).Set("notes", strings.Repeat("x", 5000))
 	})
 
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/login", nil))
-	for _, c := range rec.Result().Cookies() {
-		fmt.Println(c.Name, c.HttpOnly, c.SameSite == http.SameSiteLaxMode)
-	}
-	// Output:
-	// session true true
-	// data true true
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/notes", nil))
+	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()), len(rec.Result().Cookies()))
+	// Output: 500 {"error":"Internal Server Error"} 0
 }
 
+// Get is the request's combined session. A net/http handler mounted with
+// echo.WrapHandler reaches the same session with sessionplus.FromRequest,
+// and GetPart reaches one configured session by its cookie name.
 func ExampleGet() {
 	e := echo.New()
 	e.Use(multisession.Middleware([]byte("an example key of 32 bytes or more!!"),
-		sessionplus.Options{"cookie_name": "session", "session_type": "memory"},
+		sessionplus.Options{"cookie_name": "cart", "session_type": "memory", "session_fields": []string{"items"}},
+		sessionplus.Options{"cookie_name": "prefs", "session_type": "secure_cookie"},
 	))
-	e.GET("/", func(c *echo.Context) error {
-		sess := multisession.Get(c)
-		visits, _, err := sessionplus.GetAs[int](sess, "visits")
+	e.POST("/cart", func(c *echo.Context) error {
+		return multisession.Get(c).Set("items", []string{"tea"})
+	})
+	e.GET("/legacy", echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		items, _, err := sessionplus.GetAs[[]string](sessionplus.FromRequest(r), "items")
+		if err != nil {
+			http.Error(w, "sessions unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, items)
+	})))
+	e.GET("/where", func(c *echo.Context) error {
+		part, err := multisession.GetPart(c, "cart")
 		if err != nil {
 			return err
 		}
-		if err := sess.Set("visits", visits+1); err != nil {
-			return err
-		}
-		return c.String(http.StatusOK, fmt.Sprint("visit ", visits+1))
+		return c.String(http.StatusOK, part.Type()+" holds "+part.Fields())
 	})
 
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	fmt.Println(rec.Body.String())
-	// Output: visit 1
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/cart", nil))
+	for _, path := range []string{"/legacy", "/where"} {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for _, c := range rec.Result().Cookies() {
+			req.AddCookie(c)
+		}
+		out := httptest.NewRecorder()
+		e.ServeHTTP(out, req)
+		fmt.Println(out.Body.String())
+	}
+	// Output:
+	// [tea]
+	// memory holds items
 }
 
 // A Manager built once can serve Echo v5 routes and plain net/http
