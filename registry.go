@@ -56,7 +56,9 @@ type Driver interface {
 	//
 	// [New] first opens every driver "dry", to check the options of
 	// every session before it contacts any backend; Decode ends that call
-	// with an error. A store Open returns from a dry call is closed.
+	// with an error. The dry call's context is already done, so that a
+	// driver that decodes its options otherwise gives up before it dials;
+	// a store Open returns from a dry call is closed.
 	Open(ctx context.Context, cfg DriverConfig) (Store, error)
 }
 

@@ -23,7 +23,7 @@
 //     wrapping [sessionplus.ErrConfig] that names the key.
 //
 // Any other driver-specific key is rejected the same way. The store logs
-// through the logger of the sessions (see [sessionplus.Options.Logger]).
+// through the logger of the sessions (see [sessionplus.DriverConfig.Logger]).
 //
 // # Eviction
 //
