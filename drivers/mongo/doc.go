@@ -158,7 +158,11 @@
 // than without the index, a login included. [Store.UserRecords] is one
 // find on user and expires_at, served by the index on user that
 // [Store.CreateIndexes] makes (with create_indexes false, create it
-// yourself: db.sessions.createIndex({user: 1})). The index cannot outlive
+// yourself: db.sessions.createIndex({user: 1})). Where an index of the
+// application's own stands in its way (one named user_1 on another key,
+// say), Open keeps that index and logs a warning instead of failing; the
+// listings then scan the collection unless some index is on user. The
+// index cannot outlive
 // a record: it goes with the document, when the TTL monitor or
 // [Store.Sweep] deletes it.
 //

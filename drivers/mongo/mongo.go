@@ -312,7 +312,7 @@ var (
 		197, // InvalidIndexSpecificationOption
 	}
 	indexConflictCodes = []int{
-		85, // IndexOptionsConflict: an index on expires_at exists without the same TTL
+		85, // IndexOptionsConflict: an index on the same key exists with other options or another name
 		86, // IndexKeySpecsConflict
 	}
 )
@@ -336,8 +336,18 @@ func (s *Store) CreateIndexes(ctx context.Context) error {
 	defer cancel()
 	iv := s.coll.Indexes()
 	if _, err := iv.CreateOne(ctx, gomongo.IndexModel{Keys: bson.D{{Key: fieldUser, Value: 1}}}); err != nil {
-		err = sessionplus.ContextError(ctx, err)
-		return &wrapped{msg: "mongo: creating the index on user (set create_indexes to false to skip it): " + err.Error(), err: err}
+		if !hasCode(err, indexConflictCodes...) {
+			err = sessionplus.ContextError(ctx, err)
+			return &wrapped{msg: "mongo: creating the index on user (set create_indexes to false to skip it): " + err.Error(), err: err}
+		}
+		// An index of the application's own named user_1, or one on user
+		// under another name: the listing uses it if it is on user.
+		s.logger.LogAttrs(ctx, slog.LevelWarn,
+			"mongo: an index that conflicts with the store's index on user exists already, so the store made none: "+
+				"the listings of a user's sessions use it if it is on user alone, or scan the collection",
+			slog.String("db", s.coll.Database().Name()),
+			slog.String("collection", s.coll.Name()),
+			slog.String("error", err.Error()))
 	}
 	_, err := iv.CreateOne(ctx, gomongo.IndexModel{
 		Keys:    bson.D{{Key: fieldExpires, Value: 1}},

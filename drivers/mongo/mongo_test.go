@@ -541,6 +541,48 @@ func TestTTLIndexConflict(t *testing.T) {
 	}
 }
 
+// TestUserIndexConflict opens the driver on a collection whose user_1
+// index is the application's own, on another key spec (user descending),
+// so the server refuses the store's: Open succeeds with one warning, and
+// the listing of a user's sessions works.
+func TestUserIndexConflict(t *testing.T) {
+	c := connect(t)
+	coll := newCollection(t, c)
+	if _, err := coll.Indexes().CreateOne(t.Context(), gomongo.IndexModel{
+		Keys: bson.D{{Key: "user", Value: -1}}, Options: options.Index().SetName("user_1"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	logs := &capture{}
+	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
+		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
+		Logger:  slog.New(logs),
+	})
+	if err != nil {
+		t.Fatalf("Open with a user_1 index of other options: %v, want it to keep that index and open", err)
+	}
+	store := st.(*mongo.Store)
+	defer store.Close()
+	var about []string // FerretDB also warns that it has no TTL index
+	for _, w := range logs.warnings() {
+		if strings.Contains(w.Message, "index on user") {
+			about = append(about, w.Message)
+		}
+	}
+	if len(about) != 1 {
+		t.Errorf("warnings about the index on user: %q, want one", about)
+	}
+	tok := randomName("conflict:")
+	if _, err := store.Save(t.Context(), tok, sessionplus.Update{Kind: sessionplus.Create, User: "42",
+		Set: map[string][]byte{"a": []byte("1")}, Expiry: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := store.UserRecords(t.Context(), "42")
+	if err != nil || len(recs) != 1 || recs[0].Token != tok {
+		t.Errorf("UserRecords = %v, %v; want the one record", recs, err)
+	}
+}
+
 func checkOneWarning(t *testing.T, warnings []slog.Record) {
 	t.Helper()
 	if len(warnings) != 1 {
