@@ -150,7 +150,9 @@
 // it in its one precondition-guarded Update (a record that a revocation
 // deleted fails the precondition and is not indexed again), and other
 // Writes and Touches leave it. No save costs an RPC more than without the
-// index, a login included. [Store.UserRecords] is one query, an equality
+// index, a login included (TestUserIndexRPCs counts them: a Create is one
+// Commit, a Write or Touch a BatchGetDocuments and a Commit, with a user
+// or without). [Store.UserRecords] is one query, an equality
 // on user, which Firestore's automatic single-field index serves (no
 // composite index to create; the expiry is checked on the results). The
 // index goes with the document: a Delete, or the TTL policy on expires_at.
