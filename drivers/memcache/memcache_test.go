@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -945,7 +944,8 @@ func TestRoundTrips(t *testing.T) {
 	addrs := servers(t)
 	plain := newClient(t, addrs...)
 	tok := token(t, plain)
-	sel := &hookSelector{addrs: addrs, key: tok}
+	sel := memcache.NewSelector(t, addrs...)
+	sel.Key = tok
 	st := memcache.New(gomemcache.NewFromSelector(sel), nil)
 	ctx := t.Context()
 	for _, step := range []struct {
@@ -960,12 +960,12 @@ func TestRoundTrips(t *testing.T) {
 		{"a Touch (gat, append)", touch(in(2 * time.Hour)), 2, nil},
 		{"a Write (gets, cas)", write(one("b", "2"), []string{"a"}, in(3*time.Hour)), 2, nil},
 	} {
-		before := sel.count()
+		before := sel.Count()
 		_, err := st.Save(ctx, tok, step.u)
 		if !errors.Is(err, step.want) {
 			t.Errorf("%s: %v, want %v", step.what, err, step.want)
 		}
-		if n := sel.count() - before; n != step.trips {
+		if n := sel.Count() - before; n != step.trips {
 			t.Errorf("%s took %d round trips, want %d", step.what, n, step.trips)
 		}
 		if step.want != nil {
@@ -996,12 +996,13 @@ func TestDeletedDuringSave(t *testing.T) {
 		if _, err := memcache.New(plain, nil).Save(ctx, tok, create(one("role", "admin"), in(time.Hour))); err != nil {
 			t.Fatal(err)
 		}
-		sel := &hookSelector{addrs: addrs, key: tok, hook: func(n int) error {
+		sel := memcache.NewSelector(t, addrs...)
+		sel.Key, sel.Hook = tok, func(_ string, n int) error {
 			if n == 2 { // the second round trip of the save
 				return plain.Delete(tok)
 			}
 			return nil
-		}}
+		}
 		st := memcache.New(gomemcache.NewFromSelector(sel), nil)
 		if _, err := st.Save(ctx, tok, u); !errors.Is(err, sessionplus.ErrNotFound) {
 			t.Errorf("Save (%v) of a record deleted between its round trips: %v, want an error wrapping ErrNotFound", u.Kind, err)
@@ -1026,7 +1027,8 @@ func TestCASRetriesBounded(t *testing.T) {
 	// A client whose every write of the item conflicts: another writer
 	// changes it between each read and write.
 	other := newClient(t, addrs...)
-	conflicting := &hookSelector{addrs: addrs, key: tok, hook: func(n int) error {
+	conflicting := memcache.NewSelector(t, addrs...)
+	conflicting.Key, conflicting.Hook = tok, func(_ string, n int) error {
 		if n%2 != 0 {
 			return nil
 		}
@@ -1035,49 +1037,12 @@ func TestCASRetriesBounded(t *testing.T) {
 			return err
 		}
 		return other.Set(it)
-	}}
+	}
 	st := memcache.New(gomemcache.NewFromSelector(conflicting), &memcache.Options{CASRetries: 2})
 	_, err := st.Save(ctx, tok, write(one("b", "2"), nil, expiry))
 	if !errors.Is(err, gomemcache.ErrCASConflict) || !strings.Contains(err.Error(), "3 attempts") {
 		t.Errorf("field-level write that always conflicts: %v, want an error wrapping ErrCASConflict after 3 attempts", err)
 	}
-}
-
-// hookSelector picks the servers as gomemcache's ServerList does, and counts
-// the picks of key, one per command sent for it. Before the nth pick (from
-// 1) it calls hook, if any, which thus acts between two round trips of one
-// save; an error of hook fails the command.
-type hookSelector struct {
-	gomemcache.ServerList
-	addrs []string
-	key   string
-	hook  func(n int) error
-	once  sync.Once
-	mu    sync.Mutex
-	picks int
-}
-
-func (s *hookSelector) PickServer(key string) (net.Addr, error) {
-	s.once.Do(func() { s.SetServers(s.addrs...) })
-	if key == s.key {
-		s.mu.Lock()
-		s.picks++
-		n := s.picks
-		s.mu.Unlock()
-		if s.hook != nil {
-			if err := s.hook(n); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return s.ServerList.PickServer(key)
-}
-
-// count returns the picks of key so far.
-func (s *hookSelector) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.picks
 }
 
 // TestItemGoneBeforeExpiry shows that memcached drops an item before its

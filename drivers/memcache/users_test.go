@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -116,40 +115,8 @@ func listed(t *testing.T, st *Store, user string) map[string]sessionplus.Record 
 	return out
 }
 
-// countingSelector picks the servers as gomemcache's ServerList does and
-// counts the commands of single keys (each is one round trip); fail, if
-// set, can fail the command of a key.
-type countingSelector struct {
-	gomemcache.ServerList
-	fail  func(key string) error
-	mu    sync.Mutex
-	picks int
-}
-
-func (s *countingSelector) PickServer(key string) (net.Addr, error) {
-	s.mu.Lock()
-	s.picks++
-	s.mu.Unlock()
-	if s.fail != nil {
-		if err := s.fail(key); err != nil {
-			return nil, err
-		}
-	}
-	return s.ServerList.PickServer(key)
-}
-
-func (s *countingSelector) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.picks
-}
-
-func newCountingSelector(t *testing.T) *countingSelector {
-	sel := new(countingSelector)
-	if err := sel.SetServers(strings.Split(drivertest.ServerFromEnv(t, "SESSIONPLUS_MEMCACHE_ADDRS"), ",")...); err != nil {
-		t.Fatal(err)
-	}
-	return sel
+func newCountingSelector(t *testing.T) *Selector {
+	return NewSelector(t, strings.Split(drivertest.ServerFromEnv(t, "SESSIONPLUS_MEMCACHE_ADDRS"), ",")...)
 }
 
 // TestUserRoundTrips shows what the index costs, in round trips to
@@ -181,9 +148,9 @@ func TestUserRoundTrips(t *testing.T) {
 		{"a Write with SetUser \"\", a log-out (gets, cas)", tok, sessionplus.Update{Kind: sessionplus.Write, SetUser: true, Expiry: in(time.Hour)}, 2},
 		{"a Create of no user (set)", tok, sessionplus.Update{Kind: sessionplus.Create, Set: map[string][]byte{"a": []byte("1")}, Expiry: in(time.Hour)}, 1},
 	} {
-		before := sel.count()
+		before := sel.Count()
 		mustSave(t, st, step.tok, step.u)
-		if n := sel.count() - before; n != step.trips {
+		if n := sel.Count() - before; n != step.trips {
 			t.Errorf("%s took %d round trips, want %d", step.what, n, step.trips)
 		}
 	}
@@ -322,7 +289,7 @@ func TestIndexFirst(t *testing.T) {
 
 	down := errors.New("the server of the index is down")
 	sel := newCountingSelector(t)
-	sel.fail = func(key string) error {
+	sel.Hook = func(key string, _ int) error {
 		if strings.Contains(key, ":u:") {
 			return down
 		}
@@ -389,7 +356,7 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	trips := sel.count() - n // but the n sets
+	trips := sel.Count() - n // but the n sets
 	got := listed(t, st, user)
 	for _, tok := range toks {
 		if _, ok := got[tok]; !ok {
