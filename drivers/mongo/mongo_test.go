@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -477,15 +478,7 @@ func expiresIndex(t *testing.T, coll *gomongo.Collection) (gomongo.IndexSpecific
 func TestTTLIndex(t *testing.T) {
 	c := connect(t)
 	coll := newCollection(t, c)
-	logs := &capture{}
-	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
-		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
-		Logger:  slog.New(logs),
-	})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer st.(*mongo.Store).Close()
+	_, logs := openLogged(t, c, coll, nil)
 	idx, ok := expiresIndex(t, coll)
 	if !ok {
 		t.Fatal("no index on expires_at after Open")
@@ -515,27 +508,11 @@ func TestTTLIndexConflict(t *testing.T) {
 	if _, err := coll.Indexes().CreateOne(t.Context(), gomongo.IndexModel{Keys: bson.D{{Key: "expires_at", Value: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &capture{}
-	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
-		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
-		Logger:  slog.New(logs),
-	})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer st.(*mongo.Store).Close()
+	_, logs := openLogged(t, c, coll, nil)
 	checkOneWarning(t, logs.warnings())
 
 	// Without create_indexes, nothing is tried and nothing logged.
-	logs = &capture{}
-	st, err = mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
-		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name(), "create_indexes": false},
-		Logger:  slog.New(logs),
-	})
-	if err != nil {
-		t.Fatalf("Open with create_indexes false: %v", err)
-	}
-	defer st.(*mongo.Store).Close()
+	_, logs = openLogged(t, c, coll, sessionplus.Options{"create_indexes": false})
 	if w := logs.warnings(); len(w) != 0 {
 		t.Errorf("Open with create_indexes false warned: %v", w)
 	}
@@ -553,16 +530,7 @@ func TestUserIndexConflict(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	logs := &capture{}
-	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{
-		Options: sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()},
-		Logger:  slog.New(logs),
-	})
-	if err != nil {
-		t.Fatalf("Open with a user_1 index of other options: %v, want it to keep that index and open", err)
-	}
-	store := st.(*mongo.Store)
-	defer store.Close()
+	store, logs := openLogged(t, c, coll, nil)
 	var about []string // FerretDB also warns that it has no TTL index
 	for _, w := range logs.warnings() {
 		if strings.Contains(w.Message, "index on user") {
@@ -581,6 +549,21 @@ func TestUserIndexConflict(t *testing.T) {
 	if err != nil || len(recs) != 1 || recs[0].Token != tok {
 		t.Errorf("UserRecords = %v, %v; want the one record", recs, err)
 	}
+}
+
+// openLogged opens the driver on coll with extra options, logging to the
+// capture it returns; the store is closed when the test ends.
+func openLogged(t *testing.T, c *gomongo.Client, coll *gomongo.Collection, extra sessionplus.Options) (*mongo.Store, *capture) {
+	t.Helper()
+	logs := &capture{}
+	opts := sessionplus.Options{"client": c, "db": testDB, "collection": coll.Name()}
+	maps.Copy(opts, extra)
+	st, err := mongo.Driver{}.Open(t.Context(), sessionplus.DriverConfig{Options: opts, Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatalf("Open with %v: %v", extra, err)
+	}
+	t.Cleanup(func() { st.(*mongo.Store).Close() })
+	return st.(*mongo.Store), logs
 }
 
 func checkOneWarning(t *testing.T, warnings []slog.Record) {
