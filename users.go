@@ -393,9 +393,13 @@ func (c *sessionConf) listUser(ctx context.Context, user string) (_ []UserRecord
 		return nil, &StoreError{Session: c.name, Type: c.typ, Op: "list", Err: err}
 	}
 	// One store may serve several sessions (passed as "store"), each under
-	// its own key_prefix: keep this session's records only.
+	// its own key_prefix: keep this session's records only. What follows
+	// the prefix and its ":" never holds a ":" (see storageKey), so the
+	// records of a session whose prefix is this one's and more ("a:b"
+	// after "a") are not this session's.
 	return slices.DeleteFunc(recs, func(r UserRecord) bool {
-		return !strings.HasPrefix(r.Token, c.keyPrefix+":")
+		rest, ok := strings.CutPrefix(r.Token, c.keyPrefix+":")
+		return !ok || strings.Contains(rest, ":")
 	}), nil
 }
 

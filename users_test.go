@@ -194,30 +194,34 @@ func TestUserFieldValues(t *testing.T) {
 // TestUserSessionsSharedStore: one store serving two sessions under their
 // own key prefixes lists each record once, under the session that holds it.
 func TestUserSessionsSharedStore(t *testing.T) {
-	st := memory.New()
-	m, err := sessionplus.New(context.Background(), sessionplus.Config{
-		UserField: "user_id",
-		Sessions: []sessionplus.Options{
-			{"cookie_name": "session", "store": st, "key_prefix": "a", "session_fields": []string{"user_id"}},
-			{"cookie_name": "cart", "store": st, "key_prefix": "b", "session_fields": "auto"},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	b := newBrowser()
-	if _, err := b.do(t, m, func(s *sessionplus.Session) error {
-		return errors.Join(s.Set("user_id", 42), s.Set("item", "pen"))
-	}); err != nil {
-		t.Fatal(err)
-	}
-	list, err := m.UserSessions(context.Background(), "42")
-	if err != nil || len(list) != 2 || list[0].Session == list[1].Session {
-		t.Fatalf("UserSessions over a shared store = %+v, %v; want one record of each session", list, err)
-	}
-	if n, err := m.RevokeUser(context.Background(), "42"); n != 2 || err != nil {
-		t.Errorf("RevokeUser over a shared store = %d, %v; want 2", n, err)
+	// "a:b" starts with "a" and its ":": the records of "cart" must not
+	// pass for records of "session" as well.
+	for _, prefixes := range [][2]string{{"a", "b"}, {"a", "a:b"}, {"a:b", "a"}} {
+		st := memory.New()
+		m, err := sessionplus.New(context.Background(), sessionplus.Config{
+			UserField: "user_id",
+			Sessions: []sessionplus.Options{
+				{"cookie_name": "session", "store": st, "key_prefix": prefixes[0], "session_fields": []string{"user_id"}},
+				{"cookie_name": "cart", "store": st, "key_prefix": prefixes[1], "session_fields": "auto"},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		b := newBrowser()
+		if _, err := b.do(t, m, func(s *sessionplus.Session) error {
+			return errors.Join(s.Set("user_id", 42), s.Set("item", "pen"))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		list, err := m.UserSessions(context.Background(), "42")
+		if err != nil || len(list) != 2 || list[0].Session == list[1].Session {
+			t.Fatalf("prefixes %q: UserSessions over a shared store = %+v, %v; want one record of each session", prefixes, list, err)
+		}
+		if n, err := m.RevokeUser(context.Background(), "42"); n != 2 || err != nil {
+			t.Errorf("prefixes %q: RevokeUser over a shared store = %d, %v; want 2", prefixes, n, err)
+		}
 	}
 }
 
