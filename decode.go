@@ -242,8 +242,9 @@ func describeValue(v any) string {
 
 var durationType = reflect.TypeFor[time.Duration]()
 
-// durationHook converts the accepted forms of a duration and lets strings
-// fill []byte fields.
+// durationHook converts the accepted forms of a duration, lets strings
+// fill []byte fields, and refuses a number an integer field cannot hold
+// exactly (mapstructure would truncate 1.5 to 1, or wrap 300 in an int8).
 func durationHook(from, to reflect.Type, data any) (any, error) {
 	if to == durationType {
 		return parseDuration(data)
@@ -253,7 +254,52 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 			return []byte(s), nil
 		}
 	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if err := checkWhole(data, to); err != nil {
+			return nil, err
+		}
+	}
 	return data, nil
+}
+
+// checkWhole reports an error if the number v does not fit the integer
+// type to exactly: a fraction, a negative number for an unsigned type, or
+// a value out of its range. Other values are left to the decoder.
+func checkWhole(v any, to reflect.Type) error {
+	rv := reflect.ValueOf(v)
+	bad := false
+	switch rv.Kind() {
+	case reflect.Float32, reflect.Float64:
+		f := rv.Float()
+		switch {
+		case f != math.Trunc(f) || math.IsInf(f, 0):
+			bad = true
+		case to.Kind() >= reflect.Uint:
+			bad = f < 0 || f >= math.Exp2(float64(to.Bits())) || reflect.Zero(to).OverflowUint(uint64(f))
+		default:
+			bad = f < -math.Exp2(63) || f >= math.Exp2(63) || reflect.Zero(to).OverflowInt(int64(f))
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n := rv.Int()
+		if to.Kind() >= reflect.Uint {
+			bad = n < 0 || reflect.Zero(to).OverflowUint(uint64(n))
+		} else {
+			bad = reflect.Zero(to).OverflowInt(n)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n := rv.Uint()
+		if to.Kind() >= reflect.Uint {
+			bad = reflect.Zero(to).OverflowUint(n)
+		} else {
+			bad = n > math.MaxInt64 || reflect.Zero(to).OverflowInt(int64(n))
+		}
+	}
+	if bad {
+		return fmt.Errorf("expected a whole number that fits %s, got %v", to, v)
+	}
+	return nil
 }
 
 // parseDuration accepts a time.Duration, a duration string or whole seconds.

@@ -166,3 +166,41 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("Validate in a dry run: err = %v, errs = %v", err, dry.errs)
 	}
 }
+
+// TestDecodeWholeNumbers: an integer key takes only a number it can hold
+// exactly; mapstructure alone would truncate 1.5 to 1 and wrap 300 in an
+// int8.
+func TestDecodeWholeNumbers(t *testing.T) {
+	type opts struct {
+		N int  `mapstructure:"n"`
+		S int8 `mapstructure:"s"`
+		U uint `mapstructure:"u"`
+		P *int `mapstructure:"p"`
+	}
+	for _, tc := range []struct {
+		given Options
+		ok    bool
+	}{
+		{Options{"n": 3}, true},
+		{Options{"n": float64(3)}, true}, // a JSON number
+		{Options{"n": -2.0}, true},
+		{Options{"p": 7.0}, true},
+		{Options{"n": 1.5}, false},
+		{Options{"p": 1.5}, false},
+		{Options{"n": 1e20}, false},
+		{Options{"s": 300}, false},
+		{Options{"s": 127.0}, true},
+		{Options{"u": -1}, false},
+		{Options{"u": -1.0}, false},
+		{Options{"u": uint64(5)}, true},
+	} {
+		var o opts
+		err := DriverConfig{Options: tc.given}.Decode(&o)
+		if (err == nil) != tc.ok {
+			t.Errorf("Decode(%v) = %v (decoded %+v), want ok %v", tc.given, err, o, tc.ok)
+		}
+		if err != nil && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "expected a whole number")) {
+			t.Errorf("Decode(%v) = %v, want a ConfigError saying a whole number was expected", tc.given, err)
+		}
+	}
+}
