@@ -247,7 +247,7 @@ func (m *Manager) UserSessions(ctx context.Context, user string) ([]UserSession,
 // confer authority, such as the user field, belong in a server-side
 // session.
 func (m *Manager) RevokeUser(ctx context.Context, user string) (int, error) {
-	return m.revoke(ctx, "RevokeUser", user, nil)
+	return m.revoke(ctx, "RevokeUser", user, nil, "")
 }
 
 // RevokeSession ends the one session of a user that handle names (a
@@ -283,7 +283,10 @@ func (m *Manager) RevokeSession(ctx context.Context, handle string) error {
 // RevokeOthers ends every server-side session of the logged-in user but
 // this browser's own (after a password change, say) and returns how many
 // it ended. It returns an error when no user is logged in (the user field
-// is not set).
+// is not set), and an error wrapping [ErrNotFound], ending nothing, when
+// this browser's own session is no longer among the user's: a parallel
+// request revoked it or logged it out after this request read it, so a
+// device signed out from elsewhere cannot sign out the others in turn.
 func (s *Session) RevokeOthers() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,7 +311,14 @@ func (s *Session) RevokeOthers() (int, error) {
 			keep[p.storageKey()] = true
 		}
 	}
-	return m.revoke(s.ctx, "RevokeOthers", user, keep)
+	// A user read from this browser's stored record must still be the
+	// user's when the others are listed; one this request logged in has
+	// no record to be revoked yet.
+	self := ""
+	if owner.exists && user == owner.userIn {
+		self = owner.storageKey()
+	}
+	return m.revoke(s.ctx, "RevokeOthers", user, keep, self)
 }
 
 // Holds reports whether us is one of this browser's own sessions: a
@@ -331,8 +341,14 @@ func (s *Session) Holds(us UserSession) bool {
 }
 
 // revoke deletes the records of user but those in keep.
-func (m *Manager) revoke(ctx context.Context, op, user string, keep map[string]bool) (int, error) {
+func (m *Manager) revoke(ctx context.Context, op, user string, keep map[string]bool, self string) (int, error) {
 	lists, err := m.listUser(ctx, op, user)
+	if self != "" && !slices.ContainsFunc(lists[m.userOwner], func(r UserRecord) bool { return r.Token == self }) {
+		if err != nil {
+			return 0, err // the listing failed: nothing tells whether this browser is still the user's
+		}
+		return 0, fmt.Errorf("%w: %s: this browser's session was ended meanwhile (revoked or logged out); nothing was revoked", ErrNotFound, op)
+	}
 	errs := []error{err}
 	n := 0
 	for i, recs := range lists {

@@ -272,3 +272,71 @@ func TestTokenLoginSavesOnce(t *testing.T) {
 		t.Errorf("UserSessions after an API login = %v, %v; want one", list, err)
 	}
 }
+
+// TestRevokeOthersByARevokedDevice: request A reads its user, the owner
+// signs A's device out from another browser, then A asks to sign out the
+// others: A gets ErrNotFound and the owner stays logged in. A request that
+// regenerated its id, or logged in just now, still signs the others out.
+func TestRevokeOthersByARevokedDevice(t *testing.T) {
+	m, _, _ := userManager(t)
+	ctx := context.Background()
+	stolen, owner := newBrowser(), newBrowser()
+	for _, b := range []*browser{stolen, owner} {
+		if _, err := b.do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", "ann") }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	var revokeErr error
+	if _, err := stolen.do(t, m, func(s *sessionplus.Session) error {
+		if _, _, err := s.Get("user_id"); err != nil { // A reads its user
+			return err
+		}
+		list, err := m.UserSessions(ctx, "ann")
+		if err != nil {
+			return err
+		}
+		for _, us := range list {
+			if s.Holds(us) { // the owner signs this device out, meanwhile
+				if err := m.RevokeSession(ctx, us.Handle); err != nil {
+					return err
+				}
+			}
+		}
+		n, revokeErr = s.RevokeOthers()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(revokeErr, sessionplus.ErrNotFound) || n != 0 {
+		t.Errorf("RevokeOthers by a device revoked meanwhile = %d, %v; want 0 and ErrNotFound", n, revokeErr)
+	}
+	if loggedIn(t, owner, m) != "ann" {
+		t.Fatal("a revoked device signed the owner out")
+	}
+
+	// The owner, after Regenerate in the same request, signs out the rest.
+	other := newBrowser()
+	if _, err := other.do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", "ann") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.do(t, m, func(s *sessionplus.Session) (err error) {
+		if err := s.Regenerate(); err != nil {
+			return err
+		}
+		n, err = s.RevokeOthers()
+		return err
+	}); err != nil || n != 1 {
+		t.Errorf("RevokeOthers after Regenerate = %d, %v; want 1", n, err)
+	}
+	// A browser that logs in and signs out the others in one request.
+	if _, err := newBrowser().do(t, m, func(s *sessionplus.Session) (err error) {
+		if err := s.Set("user_id", "ann"); err != nil {
+			return err
+		}
+		n, err = s.RevokeOthers()
+		return err
+	}); err != nil || n != 1 {
+		t.Errorf("RevokeOthers in the request that logged in = %d, %v; want 1 (the owner's)", n, err)
+	}
+}

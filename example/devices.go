@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,6 +84,11 @@ func (a *app) signOutDevice(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(list, sess.Holds) {
+		// This browser read its user before another of the user's devices
+		// signed it out: it signs out nobody in turn.
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
 	handle := c.FormValue("handle")
 	for _, us := range list {
 		if us.Handle != handle {
@@ -109,6 +115,9 @@ func (a *app) signOutOthers(c echo.Context) error {
 		return err
 	}
 	n, err := sess.RevokeOthers()
+	if errors.Is(err, sessionplus.ErrNotFound) {
+		return c.Redirect(http.StatusSeeOther, "/login") // this browser was signed out meanwhile
+	}
 	if err != nil {
 		return err
 	}

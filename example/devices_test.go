@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,6 +67,20 @@ func TestYourSessions(t *testing.T) {
 	thief.jar.SetCookies(thief.base, []*http.Cookie{{Name: "session", Value: hs[0]}})
 	if who := thief.loggedInAs(); who != "" {
 		t.Errorf("a browser holding a handle as its session cookie is logged in as %q", who)
+	}
+
+	// A browser's own handle, which a client can work out from its own
+	// cookie, is refused: Log out ends this browser's session. a1 lists a2
+	// and a3, a2 lists a1 and a3: what only a1 lists is a2's.
+	page2 := a2.getOK("/sessions")
+	own := ""
+	for _, h := range hs {
+		if !slices.Contains(handles(page2), h) {
+			own = h
+		}
+	}
+	if res, body := a2.post("/sessions/revoke", url.Values{"csrf_token": {csrfToken(t, page2)}, "handle": {own}}); res.StatusCode != http.StatusBadRequest || a2.loggedInAs() != "alice" {
+		t.Errorf("a browser signing out its own session by handle: status %d (want 400), logged in as %q (want alice); body:\n%s", res.StatusCode, a2.loggedInAs(), body)
 	}
 
 	// Sign out one device.
