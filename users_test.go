@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sessionplus/sessionplus"
@@ -338,5 +339,74 @@ func TestRevokeOthersByARevokedDevice(t *testing.T) {
 		return err
 	}); err != nil || n != 1 {
 		t.Errorf("RevokeOthers in the request that logged in = %d, %v; want 1 (the owner's)", n, err)
+	}
+}
+
+// loadCounter is a memory store that counts its Loads.
+type loadCounter struct {
+	*memory.Store
+	loads atomic.Int32
+}
+
+func (s *loadCounter) Load(ctx context.Context, token string) (sessionplus.Record, error) {
+	s.loads.Add(1)
+	return s.Store.Load(ctx, token)
+}
+
+// TestUserFieldCost counts what UserField adds to requests: nothing to a
+// request that changes nothing of the user and creates no record; one read
+// of the user's session to the request that first writes a record of
+// another session (a cart) for a logged-in browser, so that the new record
+// is indexed under the user only if the user's session was not ended
+// meanwhile; and a second read of it when the handler read it already.
+func TestUserFieldCost(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		handler   func(s *sessionplus.Session) error
+		without   int32 // loads of the user's session without UserField
+		withField int32
+	}{
+		{"a field of the cart, user not read", func(s *sessionplus.Session) error { return s.Set("item", "pen") }, 0, 1},
+		{"a field of the cart, user read first", func(s *sessionplus.Session) error {
+			if _, _, err := s.Get("user_id"); err != nil {
+				return err
+			}
+			return s.Set("item", "pen")
+		}, 1, 2},
+		{"the user read, nothing written", func(s *sessionplus.Session) error {
+			_, _, err := s.Get("user_id")
+			return err
+		}, 1, 1},
+		{"nothing touched", func(s *sessionplus.Session) error { return nil }, 0, 0},
+	} {
+		loads := map[bool]int32{}
+		for _, field := range []bool{false, true} {
+			sess := &loadCounter{Store: memory.New()}
+			cfg := sessionplus.Config{Sessions: []sessionplus.Options{
+				{"cookie_name": "session", "store": sess, "session_fields": []string{"user_id"}},
+				{"cookie_name": "cart", "store": memory.New(), "session_fields": "auto"},
+			}}
+			if field {
+				cfg.UserField = "user_id"
+			}
+			m, err := sessionplus.New(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newBrowser()
+			if _, err := b.do(t, m, func(s *sessionplus.Session) error { return s.Set("user_id", 42) }); err != nil {
+				t.Fatal(err)
+			}
+			before := sess.loads.Load()
+			if _, err := b.do(t, m, tc.handler); err != nil {
+				t.Fatal(err)
+			}
+			loads[field] = sess.loads.Load() - before
+			m.Close()
+		}
+		t.Logf("%s: %d loads of the user's session without UserField, %d with", tc.name, loads[false], loads[true])
+		if loads[false] != tc.without || loads[true] != tc.withField {
+			t.Errorf("%s: %d loads without UserField, %d with; want %d and %d", tc.name, loads[false], loads[true], tc.without, tc.withField)
+		}
 	}
 }
