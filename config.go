@@ -315,7 +315,7 @@ func parseSession(i int, opts Options, globalKeys [][]byte, reg *Registry, logge
 		return nil, errs
 	}
 	common := make(Options, len(commonKeys))
-	driverOpts := make(Options, len(opts)+4)
+	driverOpts := make(Options, len(opts))
 	for k, v := range opts {
 		if slices.Contains(commonKeys, k) {
 			common[k] = v

@@ -76,7 +76,7 @@ func escape(s string, id bool) string {
 	dots := id && (s == "." || s == "..")
 	return pctescape.Escape(s, func(s string, i int) bool {
 		c := s[i]
-		return c < 0x20 || c == 0x7f || c == '%' ||
+		return c < 0x20 || c == 0x7f ||
 			c == '/' && id ||
 			c == '.' && dots ||
 			c == '_' && i == 0 && strings.HasPrefix(s, "__")

@@ -26,7 +26,7 @@ func encodeField(name string) string {
 // escaped reports whether the ASCII byte s[i] is stored as "%XX".
 func escaped(s string, i int) bool {
 	c := s[i]
-	return c == '.' || c == '$' || c == '%' || c < 0x20 || c == 0x7f
+	return c == '.' || c == '$' || c < 0x20 || c == 0x7f
 }
 
 var errBadKey = errors.New("not a field name encoded by this driver")

@@ -21,9 +21,6 @@ type Client struct {
 // once, by Open, before the store is shared.
 func (c *Client) Own(close func() error) { c.close = close }
 
-// Owned reports whether c owns a client.
-func (c *Client) Owned() bool { return c.close != nil }
-
 // Close closes the owned client the first time it is called, and returns
 // that call's error every time. With no client owned it returns nil.
 func (c *Client) Close() error {

@@ -1,6 +1,6 @@
-// Package pctescape is the one %XX escaping that the drivers whose
-// backends restrict names (mongodb's field paths, Firestore's document
-// ids and map keys) store names under: the bytes a backend could refuse,
+// Package pctescape is the %XX escaping that the drivers whose backends
+// restrict names (mongodb's field paths, Firestore's document ids and map
+// keys) store names under: the bytes a backend could refuse,
 // the bytes of invalid UTF-8 and "%" itself become "%" and two upper-case
 // hex digits, everything else is kept, so that common names are stored as
 // they are and decoding gives every name back.
@@ -13,8 +13,8 @@ import (
 
 // Escape returns s with "%", the bytes of invalid UTF-8 and every ASCII
 // byte s[i] for which esc(s, i) is true written %XX. esc sees the whole
-// string, for rules that depend on where a byte is; it must be true for
-// '%'.
+// string, for rules that depend on where a byte is; it need not name '%',
+// which is always escaped.
 func Escape(s string, esc func(s string, i int) bool) string {
 	if !needs(s, esc) {
 		return s
