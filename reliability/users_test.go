@@ -164,10 +164,19 @@ func TestRevokeRacingLogin(t *testing.T) {
 			all := []*browser{late}
 			var mu sync.Mutex
 			var wg sync.WaitGroup
-			revoked := 0
+			revoked, calls := 0, 0
+			loginsDone := make(chan struct{})
 			var revokeWG sync.WaitGroup
 			revokeWG.Go(func() {
-				for range rounds {
+				// RevokeUser again and again for as long as logins run, so
+				// that revocations overlap logins for the whole race.
+				for {
+					select {
+					case <-loginsDone:
+						return
+					default:
+					}
+					calls++
 					n, err := a.m.RevokeUser(context.Background(), user)
 					if err != nil {
 						t.Errorf("RevokeUser during logins: %v", err)
@@ -193,6 +202,7 @@ func TestRevokeRacingLogin(t *testing.T) {
 				})
 			}
 			wg.Wait()
+			close(loginsDone)
 			revokeWG.Wait()
 
 			in := 0
@@ -218,7 +228,7 @@ func TestRevokeRacingLogin(t *testing.T) {
 			if still != 0 || sessionsOf(t, a, user) != 0 {
 				t.Errorf("after the final RevokeUser, %d browsers are logged in and %d sessions listed; want none", still, sessionsOf(t, a, user))
 			}
-			report(t, "backend", kind, "logins", 1+browsers*rounds, "revoked while racing", revoked,
+			report(t, "backend", kind, "logins", 1+browsers*rounds, "RevokeUser calls while they ran", calls, "revoked while racing", revoked,
 				"logged in after the race", in, "listed", listed, "logged in after the final RevokeUser", still)
 		})
 	}
