@@ -1,9 +1,11 @@
 package redis_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -339,6 +341,126 @@ func TestUserSessionRoundTrips(t *testing.T) {
 				if with > without+st.extra {
 					t.Errorf("%s: %d round trips with the index of users, %d without; want at most %d more", st.name, with, without, st.extra)
 				}
+			}
+		})
+	}
+}
+
+// indexDown is a hook that fails, with err, every script run (EVALSHA or
+// EVAL) whose keys include a user's index (a key holding ":user=", which
+// no record's key holds), alone or in a pipeline, without sending it.
+type indexDown struct{ err error }
+
+func (h indexDown) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h indexDown) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if writesIndex(cmd) {
+			cmd.SetErr(h.err)
+			return h.err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h indexDown) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		for _, cmd := range cmds {
+			if writesIndex(cmd) {
+				for _, c := range cmds {
+					c.SetErr(h.err)
+				}
+				return h.err
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// writesIndex reports whether cmd runs a script on a user's index: EVALSHA
+// or EVAL (sha or source, number of keys, keys..., args...) with a key that
+// holds ":user=".
+func writesIndex(cmd goredis.Cmder) bool {
+	switch strings.ToLower(cmd.Name()) {
+	case "evalsha", "eval", "evalsha_ro", "eval_ro":
+	default:
+		return false
+	}
+	args := cmd.Args()
+	if len(args) < 3 {
+		return false
+	}
+	n, err := strconv.Atoi(fmt.Sprint(args[2]))
+	if err != nil {
+		return false
+	}
+	for i := 3; i < 3+n && i < len(args); i++ {
+		if strings.Contains(fmt.Sprint(args[i]), ":user=") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIndexFirst: a login writes the user's index before the record, so a
+// login whose index script fails returns the error and leaves the record
+// as it was: a Create with a user writes no record, and a Write with
+// SetUser leaves the record its old user's, still listed under that user.
+// Never a record of a user that RevokeUser cannot find. The one step the
+// other way round, a Touch past the record's index deadline, returns the
+// error of its index script too.
+func TestIndexFirst(t *testing.T) {
+	for _, srv := range servers {
+		t.Run(srv.name, func(t *testing.T) {
+			ctx := t.Context()
+			rdb := srv.client(t)
+			plain := redis.New(rdb, nil)
+			p := prefix(t, rdb)
+			alice, bob := "alice-"+randomHex(4), "bob-"+randomHex(4)
+			tok, fresh := p+":"+randomHex(16), p+":"+randomHex(16)
+			expiry := time.Now().Add(time.Hour)
+			_, err := plain.Save(ctx, tok, login(alice, vals("user_id", alice), expiry))
+			must(t, err)
+
+			down := errors.New("the index's script is refused")
+			st := redis.New(srv.client(t, indexDown{down}), nil)
+
+			_, err = st.Save(ctx, fresh, login(bob, vals("user_id", bob), time.Now().Add(time.Hour)))
+			if !errors.Is(err, down) {
+				t.Errorf("a Create with a user whose index script fails = %v, want its error", err)
+			}
+			if n, err := rdb.Exists(ctx, fresh).Result(); err != nil || n != 0 {
+				t.Errorf("EXISTS after a Create with a user whose index script failed = %d, %v; want 0: a record of a user that RevokeUser cannot find", n, err)
+			}
+
+			for _, u := range []sessionplus.Update{
+				moveTo(bob, time.Now().Add(2*time.Hour)),
+				login(bob, vals("user_id", bob), time.Now().Add(2*time.Hour)),
+			} {
+				_, err = st.Save(ctx, tok, u)
+				if !errors.Is(err, down) {
+					t.Errorf("a %v to another user whose index script fails = %v, want its error", u.Kind, err)
+				}
+				if got, err := rdb.HGet(ctx, tok, "\x00user").Result(); err != nil || got != alice {
+					t.Errorf("the record's user after a %v to another user whose index script failed = %q, %v; want %q, unchanged", u.Kind, got, err, alice)
+				}
+				if _, ok := listed(t, plain, alice)[tok]; !ok {
+					t.Errorf("UserRecords of alice after a %v to another user whose index script failed does not list the record", u.Kind)
+				}
+			}
+			if got := listed(t, plain, bob); len(got) != 0 {
+				t.Errorf("UserRecords of bob = %d records, want none", len(got))
+			}
+
+			// A keep-alive past the index deadline (about twice the hour
+			// from now): the save script runs, then the index script fails,
+			// and Save returns its error.
+			_, err = st.Save(ctx, tok, touch(time.Now().Add(3*time.Hour)))
+			if !errors.Is(err, down) {
+				t.Errorf("a Touch past the index deadline whose index script fails = %v, want its error", err)
+			}
+			if _, ok := listed(t, plain, alice)[tok]; !ok {
+				t.Errorf("UserRecords of alice after the failed move of the deadline does not list the record (its old deadline is still ahead)")
 			}
 		})
 	}
