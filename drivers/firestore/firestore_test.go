@@ -27,6 +27,7 @@ import (
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/drivers/drivertest"
 	"github.com/sessionplus/sessionplus/drivers/firestore"
+	"github.com/sessionplus/sessionplus/drivers/redis"
 )
 
 // projectID is the project the tests use on the emulator.
@@ -233,48 +234,58 @@ func TestOpen(t *testing.T) {
 }
 
 // TestOpenDryCheck shows that a mistake Validate finds comes back from the
-// root package's dry check of the options, before any Firestore is
-// contacted: the "emulator" of the sessions, a listener that counts
-// connections, gets none. It needs no server.
+// root package's dry check of the options, naming session 2 and the key,
+// before any backend is contacted: a listener that counts connections, the
+// "emulator" of the sessions, gets none. Session 1 is a valid redis session
+// on the same listener: a Firestore client connects lazily, but the redis
+// driver pings in its Open, so without the dry check it would dial the
+// listener before session 2's mistake is found. The last case, with no
+// mistake, shows that the counter sees that dial. It needs no server.
 func TestOpenDryCheck(t *testing.T) {
 	// The client passed in talks to a server of its own: gRPC may connect
-	// it in the background whatever the options, and only the stores the
-	// sessions would build from project_id must stay off srv.
+	// it in the background whatever the options, and only the sessions'
+	// own connections must stay off each case's listener.
 	t.Setenv("FIRESTORE_EMULATOR_HOST", drivertest.CountingServer(t).Addr)
 	c, err := gfirestore.NewClient(context.Background(), "p")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	srv := drivertest.CountingServer(t)
-	t.Setenv("FIRESTORE_EMULATOR_HOST", srv.Addr)
 	for _, tt := range []struct {
 		name    string
 		opts    sessionplus.Options
-		wantKey string
+		wantKey string // the key the error names; "" for a configuration without a mistake
 	}{
-		{"timeout of 0", sessionplus.Options{"project_id": "p", "collection": "sessions", "timeout": "0s"}, "timeout"},
-		{"both client and project_id", sessionplus.Options{"client": c, "project_id": "p", "collection": "sessions"}, "project_id"},
-		{"no collection", sessionplus.Options{"project_id": "p"}, "collection"},
-		{"document path as collection", sessionplus.Options{"client": c, "collection": "apps/shop"}, "collection"},
+		{"nok, timeout of 0", sessionplus.Options{"project_id": "p", "collection": "sessions", "timeout": "0s"}, "timeout"},
+		{"nok, both client and project_id", sessionplus.Options{"client": c, "project_id": "p", "collection": "sessions"}, "project_id"},
+		{"nok, no collection", sessionplus.Options{"project_id": "p"}, "collection"},
+		{"nok, document path as collection", sessionplus.Options{"client": c, "collection": "apps/shop"}, "collection"},
+		{"ok, the redis session dials", sessionplus.Options{"project_id": "p", "collection": "sessions"}, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			// A good session first, on the same counter: the dry check
-			// stops before it is opened too.
-			good := sessionplus.Options{"cookie_name": "a", "session_type": firestore.Name, "project_id": "p", "collection": "sessions"}
-			bad := sessionplus.Options{"cookie_name": "s", "session_type": firestore.Name}
-			maps.Copy(bad, tt.opts)
-			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{good, bad}})
+			srv := drivertest.CountingServer(t)
+			t.Setenv("FIRESTORE_EMULATOR_HOST", srv.Addr)
+			valid := sessionplus.Options{"cookie_name": "a", "session_type": redis.Name, "url": "redis://" + srv.Addr + "/0", "timeout": "200ms"}
+			sess := sessionplus.Options{"cookie_name": "s", "session_type": firestore.Name}
+			maps.Copy(sess, tt.opts)
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{valid, sess}})
 			if err == nil {
 				m.Close()
-				t.Fatal("sessionplus.New succeeded, want a configuration error")
+				t.Fatal("sessionplus.New succeeded, want an error")
+			}
+			t.Logf("New error: %v", err)
+			if tt.wantKey == "" {
+				if srv.Accepted() == 0 {
+					t.Error("the redis session's Open never dialed the listener: the counter does not count")
+				}
+				return
 			}
 			var ce *sessionplus.ConfigError
-			if !errors.As(err, &ce) || ce.Key != tt.wantKey || ce.Name != "s" {
-				t.Errorf("sessionplus.New = %v (%+v), want a *ConfigError of session \"s\" naming key %q", err, ce, tt.wantKey)
+			if !errors.As(err, &ce) || ce.Session != 2 || ce.Name != "s" || ce.Key != tt.wantKey {
+				t.Errorf("sessionplus.New = %v (%+v), want a *ConfigError of session 2 (\"s\") naming key %q", err, ce, tt.wantKey)
 			}
 			if n := srv.Accepted(); n != 0 {
-				t.Errorf("the Firestore address got %d connections, want 0", n)
+				t.Errorf("the listener got %d connections, want 0: the mistake must be reported before any backend is contacted", n)
 			}
 		})
 	}

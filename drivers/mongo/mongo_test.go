@@ -372,8 +372,11 @@ func counterURL(c *drivertest.Listener) string {
 
 // TestOpenChecksBeforeContacting shows that the mistakes the options'
 // Validate finds come back from the root package's dry check of the
-// configuration: the url's server is never dialed. The last case, with no
-// mistake, shows that the counter sees the dial of a real Open.
+// configuration, naming session 2 and the key: the url's server is never
+// dialed. Session 1, a valid session on the same server, would ping it in
+// its Open: without the dry check it is opened before session 2's mistake
+// is found. The last case, with no mistake, shows that the counter sees
+// the dial of a real Open.
 func TestOpenChecksBeforeContacting(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -389,10 +392,12 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := drivertest.CountingServer(t)
-			sess := sessionplus.Options{
-				"cookie_name": "s", "session_type": "mongodb",
+			valid := sessionplus.Options{
+				"cookie_name": "a", "session_type": "mongodb",
 				"url": counterURL(srv), "db": testDB, "collection": "sessions", "timeout": "300ms",
 			}
+			sess := maps.Clone(valid)
+			sess["cookie_name"] = "s"
 			for k, v := range tt.opts {
 				switch {
 				case k == "url":
@@ -403,7 +408,7 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 					sess[k] = v
 				}
 			}
-			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{sess}, Logger: discard})
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{valid, sess}, Logger: discard})
 			if err == nil {
 				m.Close()
 				t.Fatal("New succeeded with a server that never answers")
@@ -416,11 +421,9 @@ func TestOpenChecksBeforeContacting(t *testing.T) {
 				return
 			}
 			var ce *sessionplus.ConfigError
-			if !errors.As(err, &ce) || ce.Key != tt.wantKey {
-				t.Errorf("New error = %v (%+v), want a *sessionplus.ConfigError of key %q", err, ce, tt.wantKey)
+			if !errors.As(err, &ce) || ce.Session != 2 || ce.Name != "s" || ce.Key != tt.wantKey {
+				t.Errorf("New error = %v (%+v), want a *sessionplus.ConfigError of session 2 (\"s\") and key %q", err, ce, tt.wantKey)
 			}
-			// Give a client that was built anyway time to dial.
-			time.Sleep(100 * time.Millisecond)
 			if n := srv.Accepted(); n != 0 {
 				t.Errorf("the server got %d connections before the mistake was reported, want 0", n)
 			}

@@ -516,9 +516,11 @@ func counterURL(c *drivertest.Listener) string {
 }
 
 // TestManagerChecksOptionsFirst: a mistake that Validate finds comes back
-// from sessionplus.New, which opens the driver "dry" first, naming the
-// key, and the server is never contacted; the same session without the
-// mistake does contact it.
+// from sessionplus.New, which opens every driver "dry" first, naming
+// session 2 and the key, and the server is never contacted. Session 1, a
+// valid session on the same server, would ping it in its Open: without
+// the dry check it is opened before session 2's mistake is found. The
+// same sessions without the mistake do contact it.
 func TestManagerChecksOptionsFirst(t *testing.T) {
 	offline, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/x")
 	if err != nil {
@@ -570,11 +572,12 @@ func TestManagerChecksOptionsFirst(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := drivertest.CountingServer(t)
+			valid := sessionplus.Options{"cookie_name": "a", "session_type": postgres.Name, "url": counterURL(srv)}
 			session := sessionplus.Options{"cookie_name": "s", "session_type": postgres.Name}
 			for k, v := range tt.opts(srv) {
 				session[k] = v
 			}
-			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{session}})
+			m, err := sessionplus.New(t.Context(), sessionplus.Config{Sessions: []sessionplus.Options{valid, session}})
 			if err == nil {
 				m.Close()
 				t.Fatal("New succeeded, want an error")
@@ -591,8 +594,8 @@ func TestManagerChecksOptionsFirst(t *testing.T) {
 				t.Errorf("errors.Is(%q, sessionplus.ErrConfig) = %v, want %v", err, got, !contacted)
 			}
 			var ce *sessionplus.ConfigError
-			if !contacted && (!errors.As(err, &ce) || ce.Key != tt.wantKey) {
-				t.Errorf("New error = %#v, want a *sessionplus.ConfigError with Key %q", err, tt.wantKey)
+			if !contacted && (!errors.As(err, &ce) || ce.Session != 2 || ce.Name != "s" || ce.Key != tt.wantKey) {
+				t.Errorf("New error = %v (%+v), want a *sessionplus.ConfigError of session 2 (\"s\") with Key %q", err, ce, tt.wantKey)
 			}
 			n := srv.Accepted()
 			switch {
