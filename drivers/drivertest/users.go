@@ -25,6 +25,7 @@ var userCases = []testCase{
 	{name: "UserIndex/OddUsers", kind: userIndexed, run: testUserOdd},
 	{name: "UserIndex/Concurrent", kind: userIndexed, run: testUserConcurrent},
 	{name: "UserIndex/Expires", kind: userIndexed, slow: true, run: testUserExpires},
+	{name: "UserIndex/TouchOutlivesExpiry", kind: userIndexed, slow: true, run: testUserTouchOutlives},
 }
 
 // user returns a new random user key, so that runs against a shared server
@@ -272,6 +273,20 @@ func testUserExpires(t *testing.T, f *fixture) {
 	_, err := f.store.Save(f.ctx, short, moveTo(alice, nil, in(time.Hour)))
 	wantErrNotFound(t, err, "a Write with SetUser of a record that expired")
 	f.wantUser(alice, "after a Write with SetUser of a record that expired", long)
+}
+
+// testUserTouchOutlives: a record kept alive past the expiry it was
+// created with stays listed after that expiry, so that RevokeUser finds
+// the sessions that are kept alive. An index whose entries carry the
+// record's first deadline, and that a Touch does not move, fails it.
+func testUserTouchOutlives(t *testing.T, f *fixture) {
+	alice := f.user()
+	tok := f.token()
+	first := in(time.Second)
+	f.save(tok, createFor(alice, userValues("user_id", "alice"), first))
+	f.save(tok, touch(in(time.Hour)))
+	time.Sleep(time.Until(first.Add(1500 * time.Millisecond))) // past the first expiry, on the clock
+	f.wantUser(alice, "after a Touch kept the record alive past the expiry it was created with", tok)
 }
 
 func init() {
