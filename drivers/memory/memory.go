@@ -46,29 +46,15 @@ func (Driver) Open(_ context.Context, cfg sessionplus.DriverConfig) (sessionplus
 	return NewWithOptions(&o)
 }
 
-// Validate checks max_sessions, which must be a positive whole number.
+// Validate checks max_sessions, which must be a positive whole number
+// (Decode refuses a fraction) of at most math.MaxInt32.
 func (c *config) Validate(cfg sessionplus.DriverConfig) error {
 	if v, ok := cfg.Options["max_sessions"]; ok {
-		if c.MaxSessions == nil || *c.MaxSessions <= 0 || !isWhole(v) {
+		if c.MaxSessions == nil || *c.MaxSessions <= 0 || *c.MaxSessions > math.MaxInt32 {
 			return sessionplus.ConfigErrorf(`key "max_sessions": expected a positive whole number of sessions, got %v`, v)
 		}
 	}
 	return nil
-}
-
-// isWhole reports whether v, which Decode took for an int, is not a
-// float with a fraction or out of range (which it would truncate).
-func isWhole(v any) bool {
-	var f float64
-	switch v := v.(type) {
-	case float64:
-		f = v
-	case float32:
-		f = float64(v)
-	default:
-		return true
-	}
-	return f == math.Trunc(f) && f <= math.MaxInt32
 }
 
 // Options configures a [Store] made with [NewWithOptions]. A nil *Options

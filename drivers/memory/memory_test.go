@@ -45,7 +45,7 @@ func TestOpen(t *testing.T) {
 		{name: "ok, max_sessions from JSON", opts: sessionplus.Options{"max_sessions": float64(1000)}},
 		{name: "nok, max_sessions zero", opts: sessionplus.Options{"max_sessions": 0}, wantErr: `key "max_sessions": expected a positive`},
 		{name: "nok, max_sessions negative", opts: sessionplus.Options{"max_sessions": -1}, wantErr: `key "max_sessions": expected a positive`},
-		{name: "nok, max_sessions with a fraction", opts: sessionplus.Options{"max_sessions": 10.5}, wantErr: `key "max_sessions": expected a positive whole`},
+		{name: "nok, max_sessions with a fraction", opts: sessionplus.Options{"max_sessions": 10.5}, wantErr: `key "max_sessions": expected a whole number`},
 		{name: "nok, max_sessions too large", opts: sessionplus.Options{"max_sessions": 1e20}, wantErr: `key "max_sessions"`},
 		{name: "nok, max_sessions string", opts: sessionplus.Options{"max_sessions": "10"}, wantErr: `key "max_sessions": expected int`},
 		{name: "nok, max_sessions nil", opts: sessionplus.Options{"max_sessions": nil}, wantErr: `key "max_sessions"`},
