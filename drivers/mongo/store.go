@@ -213,8 +213,9 @@ func document(token string, u sessionplus.Update) bson.D {
 }
 
 // userValue is how a user key is stored in the user field: a string, or
-// binary for a key that is not valid UTF-8 or holds a NUL (which a
-// MongoDB string cannot hold).
+// binary for a key that is not valid UTF-8 or holds a NUL (a BSON string
+// may hold one, but FerretDB, which keeps documents in PostgreSQL, cannot
+// store it).
 func userValue(user string) any {
 	if utf8.ValidString(user) && strings.IndexByte(user, 0) < 0 {
 		return user
