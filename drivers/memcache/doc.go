@@ -75,8 +75,8 @@
 // record's expiry. The item thus grows by 8 bytes per keep-alive (the root
 // package sends at most one per tenth of the session's lifetime) until the
 // next write of fields rewrites it. A record indexed under a user also
-// holds, ahead of it, the user and the deadline of its index entry (see
-// Users' sessions); the index items themselves are under key_prefix,
+// holds, ahead of it, the user (see Users' sessions); the index items
+// themselves are under key_prefix,
 // ":u:" and 40 characters of a hash of the user, which no session key can
 // be.
 //
@@ -99,20 +99,19 @@
 //
 // # Keep-alives
 //
-// A keep-alive ([sessionplus.Touch]) does not rewrite the record: it reads
-// the item and touches it with the new expiration in one command
-// (memcached's gat, get and touch), then appends the new expiry to the item
-// (memcached's append), two round trips. Both commands need the item to be
-// there, so a keep-alive never creates one: a keep-alive of a missing item,
-// or of one deleted while it runs, returns an error wrapping
+// A keep-alive ([sessionplus.Touch]) neither reads nor rewrites the
+// record: it appends the new expiry to the item (memcached's append), then
+// touches the item with the new expiration (memcached's touch), two round
+// trips whose answers are a few bytes each, however large the record, and
+// with a user index as without. Both commands need the item to be there,
+// so a keep-alive never creates one: a keep-alive of a missing item, or of
+// one deleted while it runs, returns an error wrapping
 // [sessionplus.ErrNotFound]. As memcached has dropped an item by the time
-// its record expires, the gat finds a live record if it finds one (and a
-// keep-alive checks the record's expiry too): a keep-alive can never revive
-// an expired session. The record read tells the keep-alive whether it must
-// move the record's index entry first (see Users' sessions); it does not
-// append to an item that is not this driver's. A keep-alive racing a write
-// of the same session may leave the record with the earlier of their two
-// expiries.
+// its record expires, an item they find holds a live record: a keep-alive
+// can never revive an expired session. Reading nothing, a keep-alive cannot
+// tell an item that is not this driver's: it appends its expiry to it all
+// the same, which leaves it no session. A keep-alive racing a write of the
+// same session may leave the record with the earlier of their two expiries.
 //
 // memcached refuses an append with the same NOT_STORED both when there is
 // no item and when the item would outgrow the server's size limit. The
@@ -164,12 +163,12 @@
 // application set, 500ms by default, for a client passed in), and its
 // result is dropped. The operation takes no further step: a save checks
 // its context before each write (of an index item, of the record), and the
-// waits between CAS retries end with it. A keep-alive whose gat touched the
-// item but which stopped before its append leaves the item outliving its
-// record, which every read checks. A write that timed out may thus still
-// land. A client passed in with a Timeout longer
-// than the store's keeps such goroutines, one per operation that timed
-// out, for that long.
+// waits between CAS retries end with it. A keep-alive that appended its
+// expiry but stopped before its touch leaves the item to memcached's
+// earlier expiration: it ends before its record says. A write that timed
+// out may thus still land. A client passed in with a Timeout longer than
+// the store's keeps such goroutines, one per operation that timed out, for
+// that long.
 //
 // # Users' sessions (UserIndex)
 //
@@ -177,36 +176,34 @@
 // [sessionplus.Manager.UserSessions], [sessionplus.Manager.RevokeUser] and
 // the like work with Config.UserField. memcached cannot list keys, so the
 // store keeps one index item per user (and key_prefix), listing the
-// storage key of each of the user's records with a deadline. A record of a
-// user keeps the user and its entry's deadline in its own item, and its
-// expiry never passes that deadline: a save that would move it past first
-// writes a later deadline to the index. The deadline is the record's
-// expiry plus its lifetime once more (at least 5 seconds), so that
-// keep-alives move the entry about once per session lifetime, not at each
-// keep-alive.
+// storage key of each of the user's records. A record of a user keeps the
+// user in its own item. An entry says nothing of its record's expiry: a
+// listing reads the records and keeps those that are live, so a
+// keep-alive need not know of the index, and a record kept alive stays
+// listed for as long as it lives.
 //
 // A login appends its entry to the user's index item with memcached's
 // append, one round trip: appends are atomic, so concurrent logins of the
-// user all land (each entry says its own length; an entry of a token
-// already listed supersedes the earlier ones, holding until the latest of
-// their deadlines). When there is no index item the append is refused,
+// user all land (each entry says its own length; the entries of a token
+// listed more than once are one). When there is no index item the append
+// is refused,
 // and the login adds one (if a concurrent login added it first, it appends
 // again). The entry is always written before the record: a save whose
-// index update fails stores nothing (a keep-alive leaves the record's
-// expiry as it was), so no record of a user is ever stored where the
-// user's index does not list it.
+// index update fails stores nothing, so no record of a user is ever
+// stored where the user's index does not list it.
 //
 // append keeps an item's expiration and a login cannot learn it without a
 // further round trip, so index items are stored with no expiration (0);
 // an expiration could otherwise end an item before the entries appended to
 // it since. The item is kept bounded by compaction instead: a rewrite with
-// gets and cas that drops the entries whose deadline has passed, the
-// superseded ones, and those of records deleted or moved to another user
-// once no save that wrote them can still be under way (a minute past the
-// store's timeout). A listing compacts every item in which it finds such
+// gets and cas that drops the superseded entries, and those of records
+// expired, deleted or moved to another user once no save that wrote them
+// can still be under way (a minute past the store's timeout). A listing,
+// which has read the records, compacts every item in which it finds such
 // entries (an item left with none is dropped), and so does a login whose
 // append the server refuses because the item is at the server's item size
-// limit; if the user's live sessions still do not fit in max_item_size,
+// limit, with one more round trip, a get of the records listed; if the
+// user's live sessions still do not fit in max_item_size,
 // that login fails with an error wrapping [ErrTooLarge]. A compaction that
 // loses to a concurrent login is retried (up to 64 times) at a login, and
 // left to the next listing at a listing.
@@ -219,24 +216,22 @@
 // A store that knows none returns an error.
 //
 // Cost, in round trips: a Load, a Delete, a Write that keeps the user and a
-// keep-alive cost what they cost without the index (a Delete leaves the
-// entry, see above). A login costs one more, the append: a Create with a
+// keep-alive cost what they cost without the index, however far a
+// keep-alive moves the expiry (a Delete leaves the entry, see above). A login costs one more, the append: a Create with a
 // user takes 2 instead of 1, a Write that sets a user 3 instead of 2. The
 // first login of a user (or the first after a listing dropped the user's
 // emptied item) costs two more, the refused append and the add; a login
 // that finds the item full costs the compaction too (gets, and cas; a get
 // of the records when it must check which are gone). A log-out (a Write
-// setting no user) takes no more. A keep-alive that passes its entry's
-// deadline, about once per session lifetime, takes 4 instead of 2: the gat,
-// then the gets of the record, the append to the index and the cas of the
-// record. A listing takes 2, and a third per index item it compacts.
+// setting no user) takes no more. A listing takes 2, and a third per index
+// item it compacts.
 //
 // Limitations. memcached is a cache: under memory pressure it evicts items
 // it has not used lately, index items as well as records. An evicted
 // record is a session that ended (its browser starts a new one; its entry
 // is skipped). An evicted index item loses the entries of its user's
-// sessions: until those sessions' next login or expired entry, UserSessions
-// does not show them and RevokeUser cannot end them. Size memcached so
+// sessions: until those sessions' next login, UserSessions does not show
+// them and RevokeUser cannot end them. Size memcached so
 // that it never evicts (watch the evictions counter of memcached's stats),
 // keep the sessions on servers of their own rather than sharing them with a
 // cache, or run memcached with -M, which refuses new items with an error
@@ -247,8 +242,15 @@
 // often not the one of the records). Two stores on the same servers under
 // the same key_prefix share their indexes. A record written before the
 // user index was in use (by an earlier version of this driver, or without
-// Config.UserField) is indexed at its next login, not before; and an
-// earlier version of this driver reads a record of a user as no session.
+// Config.UserField) is indexed at its next login, not before; and a
+// version of this driver from before the user index reads a record of a
+// user as no session. The items and index items of the version whose
+// index entries held a deadline (and whose keep-alives read the record to
+// move it) read as this version's, the deadline ignored; in a deployment
+// that runs both for a while, that version never drops an entry this one
+// wrote, but may drop one of its own at its deadline while a keep-alive of
+// this version has moved the record's expiry past it, leaving that
+// session unlisted until its next login.
 // As index items have no expiration, the item of a user who is never
 // listed again keeps the entries of the user's expired sessions until
 // memcached evicts it (it grows no further than the user's logins, and a

@@ -15,43 +15,46 @@ import (
 //
 // for a record of no user, and
 //
-//	userItemVersion | uvarint(len(user)) | user | deadline | uvarint(len(record)) | record | trailer*
+//	userItemVersion | uvarint(len(user)) | user | reserved | uvarint(len(record)) | record | trailer*
 //
-// for a record indexed under a user (see users.go), where deadline is the
-// 8-byte big-endian Unix time until which the user's index item lists the
-// record. record is [sessionplus.MarshalRecord] of the record (its fields
-// and its expiry, to the second) and each trailer is the 8-byte big-endian
-// Unix time of the expiry that a keep-alive moved the record to. The last
-// trailer, if any, is the record's expiry. A keep-alive appends a trailer
-// with memcached's append command, so it never rewrites the record; every
-// write of fields rewrites the item without trailers.
+// for a record indexed under a user (see users.go), where reserved is 8
+// bytes (see noDeadline). record is [sessionplus.MarshalRecord] of the
+// record (its fields and its expiry, to the second) and each trailer is
+// the 8-byte big-endian Unix time of the expiry that a keep-alive moved
+// the record to. The last trailer, if any, is the record's expiry. A
+// keep-alive appends a trailer with memcached's append command, so it
+// never rewrites the record, nor reads it; every write of fields rewrites
+// the item without trailers.
 const (
 	itemVersion     = 1
 	userItemVersion = 2
 	trailerSize     = 8
 )
 
+// noDeadline is what this driver writes in the 8-byte fields that an
+// earlier version of it read as the deadline of a record's index entry,
+// in the record's item and in each index entry (see users.go): a Unix
+// time that never comes (and that time.Unix still represents), so that
+// the earlier version, in a deployment that runs both, never drops an
+// entry this one wrote nor moves it at a keep-alive. This version ignores
+// what it reads there, so the items and entries of the earlier version,
+// which hold real deadlines, read as its own.
+const noDeadline = 1 << 62
+
 var errMalformedItem = errors.New("malformed item")
 
-// owner is what an item says of the index that lists its record: the user
-// and the deadline of the record's entry in the user's index item. The zero
-// owner is a record of no user.
-type owner struct {
-	user     string
-	deadline time.Time // to the second
-}
-
-// encodeItem returns the value of the item that holds r, of o.
-func encodeItem(r sessionplus.Record, o owner) []byte {
+// encodeItem returns the value of the item that holds r, of user ("" for
+// none).
+func encodeItem(r sessionplus.Record, user string) []byte {
 	rec := sessionplus.MarshalRecord(r)
-	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(o.user)+8+len(rec))
-	if o.user == "" {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(user)+8+len(rec))
+	if user == "" {
 		b = append(b, itemVersion)
 	} else {
 		b = append(b, userItemVersion)
-		b = binary.AppendUvarint(b, uint64(len(o.user)))
-		b = append(b, o.user...)
-		b = binary.BigEndian.AppendUint64(b, uint64(o.deadline.Unix()))
+		b = binary.AppendUvarint(b, uint64(len(user)))
+		b = append(b, user...)
+		b = binary.BigEndian.AppendUint64(b, noDeadline)
 	}
 	b = binary.AppendUvarint(b, uint64(len(rec)))
 	return append(b, rec...)
@@ -62,42 +65,40 @@ func trailer(expiry time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(expiry.Unix()))
 }
 
-// decodeItem reads the record, and whose it is, from an item's value. Its
-// values share b's memory.
-func decodeItem(b []byte) (sessionplus.Record, owner, error) {
+// decodeItem reads the record, and whose it is ("" for no user), from an
+// item's value. Its values share b's memory.
+func decodeItem(b []byte) (sessionplus.Record, string, error) {
 	if len(b) == 0 || (b[0] != itemVersion && b[0] != userItemVersion) {
-		return sessionplus.Record{}, owner{}, errMalformedItem
+		return sessionplus.Record{}, "", errMalformedItem
 	}
 	rest := b[1:]
-	var o owner
+	var user string
 	if b[0] == userItemVersion {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n == 0 || n > uint64(len(rest)-k) || len(rest)-k-int(n) < 8 {
-			return sessionplus.Record{}, owner{}, errMalformedItem
+			return sessionplus.Record{}, "", errMalformedItem
 		}
-		o.user = string(rest[k : k+int(n)])
-		rest = rest[k+int(n):]
-		o.deadline = time.Unix(int64(binary.BigEndian.Uint64(rest)), 0)
-		rest = rest[8:]
+		user = string(rest[k : k+int(n)])
+		rest = rest[k+int(n)+8:] // the reserved field: see noDeadline
 	}
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n > uint64(len(rest)-k) {
-		return sessionplus.Record{}, owner{}, errMalformedItem
+		return sessionplus.Record{}, "", errMalformedItem
 	}
 	rest = rest[k:]
 	rec, err := sessionplus.UnmarshalRecord(rest[:n])
 	if err != nil {
-		return sessionplus.Record{}, owner{}, errMalformedItem
+		return sessionplus.Record{}, "", errMalformedItem
 	}
 	trailers := rest[n:]
 	if len(trailers)%trailerSize != 0 {
-		return sessionplus.Record{}, owner{}, errMalformedItem
+		return sessionplus.Record{}, "", errMalformedItem
 	}
 	if len(trailers) > 0 {
 		last := trailers[len(trailers)-trailerSize:]
 		rec.Expiry = time.Unix(int64(binary.BigEndian.Uint64(last)), 0)
 	}
-	return rec, o, nil
+	return rec, user, nil
 }
 
 const (

@@ -2,6 +2,7 @@ package memcache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"slices"
 	"strings"
@@ -54,16 +55,16 @@ func TestExpiration(t *testing.T) {
 func TestItemEncoding(t *testing.T) {
 	expiry := time.Unix(1_780_000_000, 0)
 	rec := sessionplus.Record{Values: map[string][]byte{"a": []byte("1"), "empty": {}, "bin": {0, 0xff}}, Expiry: expiry}
-	b := encodeItem(rec, owner{})
-	got, o, err := decodeItem(b)
+	b := encodeItem(rec, "")
+	got, user, err := decodeItem(b)
 	if err != nil {
 		t.Fatalf("decodeItem: %v", err)
 	}
 	if !got.Expiry.Equal(expiry) || len(got.Values) != 3 || !bytes.Equal(got.Values["bin"], []byte{0, 0xff}) {
 		t.Fatalf("decodeItem = %+v, want %+v", got, rec)
 	}
-	if o != (owner{}) {
-		t.Errorf("decodeItem of a record of no user = owner %+v, want none", o)
+	if user != "" {
+		t.Errorf("decodeItem of a record of no user = user %q, want none", user)
 	}
 
 	// Keep-alives append their expiries; the last one wins.
@@ -116,20 +117,20 @@ func TestValidKey(t *testing.T) {
 func TestUserItemEncoding(t *testing.T) {
 	expiry := time.Unix(1_780_000_000, 0)
 	rec := sessionplus.Record{Values: map[string][]byte{"user_id": []byte(`"alice"`), "\x00meta": []byte("s1")}, Expiry: expiry}
-	want := owner{user: "alice ü", deadline: expiry.Add(time.Hour)}
+	want := "alice ü"
 	b := encodeItem(rec, want)
 	b = append(b, trailer(expiry.Add(time.Minute))...)
-	got, o, err := decodeItem(b)
+	got, user, err := decodeItem(b)
 	if err != nil {
 		t.Fatalf("decodeItem: %v", err)
 	}
-	if o != want || !got.Expiry.Equal(expiry.Add(time.Minute)) || string(got.Values["user_id"]) != `"alice"` {
-		t.Errorf("decodeItem = %+v of %+v, want the record of %+v with the trailer's expiry", got, o, want)
+	if user != want || !got.Expiry.Equal(expiry.Add(time.Minute)) || string(got.Values["user_id"]) != `"alice"` {
+		t.Errorf("decodeItem = %+v of %q, want the record of %q with the trailer's expiry", got, user, want)
 	}
 	for name, bad := range map[string][]byte{
 		"empty user":     {userItemVersion, 0},
 		"cut user":       b[:4],
-		"cut deadline":   b[:1+1+len(want.user)+4],
+		"cut reserved":   b[:1+1+len(want)+4],
 		"user too large": {userItemVersion, 0xff, 0x01, 'a'},
 	} {
 		if _, _, err := decodeItem(bad); err == nil {
@@ -138,8 +139,54 @@ func TestUserItemEncoding(t *testing.T) {
 	}
 }
 
+// TestEarlierLayouts shows that the items and index entries of the earlier
+// version of the driver, which held the deadline of each record's entry,
+// read as this version's (the deadline ignored), and that this version
+// writes, where the deadline was, one that the earlier version reads as
+// never passing.
+func TestEarlierLayouts(t *testing.T) {
+	expiry := time.Unix(1_780_000_000, 0)
+	rec := sessionplus.Record{Values: map[string][]byte{"user_id": []byte(`"alice"`)}, Expiry: expiry}
+	deadline := uint64(expiry.Add(time.Hour).Unix())
+	var old []byte // encodeItem of the earlier version
+	old = append(old, userItemVersion)
+	old = binary.AppendUvarint(old, uint64(len("alice")))
+	old = append(old, "alice"...)
+	old = binary.BigEndian.AppendUint64(old, deadline)
+	m := sessionplus.MarshalRecord(rec)
+	old = binary.AppendUvarint(old, uint64(len(m)))
+	old = append(old, m...)
+	old = append(old, trailer(expiry.Add(2*time.Hour))...)
+	got, user, err := decodeItem(old)
+	if err != nil || user != "alice" || !got.Expiry.Equal(expiry.Add(2*time.Hour)) || string(got.Values["user_id"]) != `"alice"` {
+		t.Errorf("decodeItem of an item of the earlier version = %+v of %q, %v; want alice's record with the trailer's expiry", got, user, err)
+	}
+	if b := encodeItem(rec, "alice"); !bytes.Equal(b[:len(b)-len(m)-1], append(old[:1+1+len("alice")], 0x40, 0, 0, 0, 0, 0, 0, 0)) {
+		t.Errorf("encodeItem writes % x ahead of the record, want the layout of the earlier version with deadline %#x", b[:len(b)-len(m)-1], uint64(noDeadline))
+	}
+	if d := time.Unix(noDeadline, 0); !d.After(time.Now().AddDate(1000, 0, 0)) {
+		t.Errorf("time.Unix(noDeadline) = %v, which the earlier version reads as passing", d)
+	}
+
+	idx := []byte{indexVersion} // an index item of the earlier version
+	for i, tok := range []string{"p:abc", "p:def"} {
+		idx = binary.AppendUvarint(idx, uint64(len(tok)))
+		idx = append(idx, tok...)
+		idx = binary.BigEndian.AppendUint64(idx, uint64(1_000+i)) // deadlines long passed
+		idx = binary.BigEndian.AppendUint64(idx, uint64(1_779_000_000+i))
+	}
+	es, err := decodeIndex(append(idx, appendEntry(nil, entry{"p:ghi", 1_779_000_009})...))
+	want := []entry{{"p:abc", 1_779_000_000}, {"p:def", 1_779_000_001}, {"p:ghi", 1_779_000_009}}
+	if err != nil || !slices.Equal(es, want) {
+		t.Errorf("decodeIndex of an index item of the earlier version, appended to by this one = %v, %v; want %v", es, err, want)
+	}
+	if e := appendEntry(nil, entry{"p:ghi", 1}); binary.BigEndian.Uint64(e[len(e)-16:]) != noDeadline {
+		t.Errorf("appendEntry writes the deadline %#x, want noDeadline", binary.BigEndian.Uint64(e[len(e)-16:]))
+	}
+}
+
 func TestIndexEncoding(t *testing.T) {
-	entries := []entry{{"p:abc", 1_780_000_000, 1_779_000_000}, {"p:" + strings.Repeat("x", 200), 1, 2}}
+	entries := []entry{{"p:abc", 1_779_000_000}, {"p:" + strings.Repeat("x", 200), 2}}
 	b := encodeIndex(entries)
 	got, err := decodeIndex(b)
 	if err != nil || !slices.Equal(got, entries) {
@@ -173,15 +220,5 @@ func TestIndexKey(t *testing.T) {
 	}
 	if got := prefixOf("a:b:" + strings.Repeat("x", 43)); got != "a:b" {
 		t.Errorf("prefixOf = %q, want a:b", got)
-	}
-}
-
-func TestEntryDeadline(t *testing.T) {
-	now := time.Unix(1_780_000_000, 0)
-	if got, want := entryDeadline(now.Add(time.Hour), now), now.Add(2*time.Hour+time.Second); !got.Equal(want) {
-		t.Errorf("entryDeadline of an expiry an hour away = %v, want %v (the lifetime again as slack)", got, want)
-	}
-	if got := entryDeadline(now.Add(time.Second), now); got.Before(now.Add(time.Second + entrySlackMin)) {
-		t.Errorf("entryDeadline of an expiry a second away = %v, want at least %v later", got, entrySlackMin)
 	}
 }

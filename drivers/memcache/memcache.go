@@ -411,13 +411,12 @@ func (s *Store) Load(ctx context.Context, token string) (sessionplus.Record, err
 //   - a Write reads the item with gets, applies u to its record and writes
 //     it back with cas, retrying up to the CASRetries of [Options] times
 //     when a concurrent write came in between;
-//   - a Touch reads and touches the item with gat, and appends the new
-//     expiry to it, without rewriting it.
+//   - a Touch appends the new expiry to the item and touches it, without
+//     reading or rewriting it.
 //
-// A Create with a user, a Write that changes the record's user, and a
-// Write or Touch that moves the expiry past the deadline of the record's
-// index entry first update the user's index item (see the package
-// documentation, Users' sessions).
+// A Create with a user and a Write that changes the record's user first
+// list the record in the user's index item (see the package
+// documentation, Users' sessions); a Touch leaves the index alone.
 //
 // A Write or a Touch never creates an item: if there is none (or its
 // record has expired or is not in this driver's format), or it is deleted
@@ -473,16 +472,12 @@ func (s *Store) create(ctx context.Context, key string, u sessionplus.Update) er
 		}
 		return nil
 	}
-	var o owner
-	if u.User != "" {
-		o = owner{user: u.User, deadline: entryDeadline(u.Expiry, now)}
-	}
-	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry}, o)
+	value := encodeItem(sessionplus.Record{Values: u.Set, Expiry: u.Expiry}, u.User)
 	if err := s.checkSize(key, value); err != nil {
 		return err
 	}
-	if o.user != "" {
-		if err := s.indexUnder(ctx, o.user, key, o.deadline); err != nil {
+	if u.User != "" {
+		if err := s.indexUnder(ctx, u.User, key); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -495,53 +490,39 @@ func (s *Store) create(ctx context.Context, key string, u sessionplus.Update) er
 	return nil
 }
 
-// touch moves the expiry of the record under key without rewriting it: it
-// reads and touches the item with gat (get and touch), then appends the
-// new expiry to it. Both commands need the item to be there, so neither
-// creates it; and memcached has dropped an item by the time its record
-// expires (see expiration), so an item they find holds a live record (gat
-// also shows it). The record read tells whether the index entry of its
-// user must move first: then the record is rewritten as a field-level
-// write of no fields would.
+// touch moves the expiry of the record under key without reading it: it
+// appends the new expiry to the item, then touches the item with it. Both
+// commands need the item to be there, so neither creates it; and memcached
+// has dropped an item by the time its record expires (see expiration), so
+// an item they find holds a live record. The user index needs nothing: it
+// lists a record whatever its expiry (see users.go).
 func (s *Store) touch(ctx context.Context, key string, expiry time.Time) error {
-	now := time.Now()
-	exp, ok := expiration(expiry, now)
+	exp, ok := expiration(expiry, time.Now())
 	if !ok {
 		// The record ends within the margin: drop the item, if there is one.
 		return s.remove(key)
 	}
-	it, err := s.client.GetAndTouch(key, exp)
-	if errors.Is(err, gomemcache.ErrCacheMiss) {
-		return sessionplus.ErrNotFound
+	err := s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
+	if errors.Is(err, gomemcache.ErrNotStored) {
+		// memcached answers NOT_STORED both when there is no item and when
+		// the trailer would push the item past the server's size limit.
+		// A gets tells them apart: a miss is the record gone; an item too
+		// full to grow is rewritten without its trailers, with cas, which
+		// never creates it either.
+		return s.write(ctx, key, sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry})
 	}
 	if err != nil {
-		return &opError{"gat", err}
-	}
-	rec, o, err := decodeItem(it.Value)
-	if err != nil {
-		return errMalformed // not this driver's: left as it is
-	}
-	if !now.Before(rec.Expiry) {
-		return errExpired
-	}
-	touched := sessionplus.Update{Kind: sessionplus.Touch, Expiry: expiry}
-	if o.user != "" && expiry.After(o.deadline) {
-		return s.write(ctx, key, touched)
+		return &opError{"append", err}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err = s.client.Append(&gomemcache.Item{Key: key, Value: trailer(expiry)})
-	if errors.Is(err, gomemcache.ErrNotStored) {
-		// memcached answers NOT_STORED both when there is no item (it was
-		// deleted since the gat) and when the trailer would push the item
-		// past the server's size limit. A gets tells them apart: a miss is
-		// the record gone; an item too full to grow is rewritten without
-		// its trailers, with cas, which never creates it either.
-		return s.write(ctx, key, touched)
+	err = s.client.Touch(key, exp)
+	if errors.Is(err, gomemcache.ErrCacheMiss) {
+		return sessionplus.ErrNotFound // deleted or dropped since the append
 	}
 	if err != nil {
-		return &opError{"append", err}
+		return &opError{"touch", err}
 	}
 	return nil
 }
@@ -551,10 +532,10 @@ func (s *Store) touch(ctx context.Context, key string, expiry time.Time) error {
 // writes it back with cas, retrying when a concurrent write changed the
 // item in between. It never creates the item: without a live record it
 // returns an error wrapping sessionplus.ErrNotFound. Where the record's
-// user changes, or its expiry passes the deadline of its index entry, the
-// entry is written first (see indexUnder).
+// user changes, the record is listed in the new user's index first (see
+// indexUnder).
 func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) error {
-	var indexed owner // the entry this write has put in an index
+	var indexed string // the user in whose index this write has listed the record
 	for attempt := 0; ; attempt++ {
 		it, err := s.client.Get(key) // a gets: it carries the CAS id
 		if errors.Is(err, gomemcache.ErrCacheMiss) {
@@ -564,7 +545,7 @@ func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) err
 			return &opError{"get", err}
 		}
 		now := time.Now()
-		rec, o, err := decodeItem(it.Value)
+		rec, user, err := decodeItem(it.Value)
 		if err != nil {
 			return errMalformed // not this driver's: left as it is
 		}
@@ -586,25 +567,22 @@ func (s *Store) write(ctx context.Context, key string, u sessionplus.Update) err
 		for name, v := range u.Set {
 			values[name] = v
 		}
-		if u.SetUser && u.User != o.user {
-			o = owner{user: u.User}
+		// The record moves to u.User's index unless it is there already:
+		// it was u.User's (a concurrent write, between our tries, may have
+		// made it so), or this write listed it on an earlier try.
+		move := u.SetUser && u.User != user && u.User != "" && u.User != indexed
+		if u.SetUser {
+			user = u.User
 		}
-		if o.user == indexed.user && indexed.deadline.After(o.deadline) {
-			o.deadline = indexed.deadline
-		}
-		move := o.user != "" && u.Expiry.After(o.deadline)
-		if move {
-			o.deadline = entryDeadline(u.Expiry, now)
-		}
-		value := encodeItem(sessionplus.Record{Values: values, Expiry: u.Expiry}, o)
+		value := encodeItem(sessionplus.Record{Values: values, Expiry: u.Expiry}, user)
 		if err := s.checkSize(key, value); err != nil {
 			return err
 		}
 		if move {
-			if err := s.indexUnder(ctx, o.user, key, o.deadline); err != nil {
+			if err := s.indexUnder(ctx, user, key); err != nil {
 				return err
 			}
-			indexed = o
+			indexed = user
 			if err := ctx.Err(); err != nil {
 				return err
 			}

@@ -21,31 +21,28 @@ import (
 //
 //	indexVersion | entry*
 //
-// with, for each record, entry = uvarint(len(token)) | token | deadline |
-// written: the record's storage key, the 8-byte big-endian Unix time until
-// which the entry holds, and the one at which it was written. Each entry
-// says its own length, so a login adds its entry with memcached's append,
-// one round trip that concurrent logins cannot lose (see indexUnder); an
-// entry of a token already listed supersedes the earlier ones (see merge).
-// A record indexed under a user keeps the user and its entry's deadline in
-// its own item (see item.go). Its expiry never passes that deadline: a save
-// that would move it past appends a later deadline to the index first.
+// with, for each record, entry = uvarint(len(token)) | token | reserved |
+// written: the record's storage key, 8 reserved bytes (see noDeadline) and
+// the 8-byte big-endian Unix time at which the entry was written. Each
+// entry says its own length, so a login adds its entry with memcached's
+// append, one round trip that concurrent logins cannot lose (see
+// indexUnder); entries of a token already listed are one (see merge). A
+// record indexed under a user keeps the user in its own item (see
+// item.go), and is listed while it is live and the user's, however often
+// keep-alives moved its expiry: an entry says nothing of its record's
+// expiry, so a keep-alive need not know of the index, nor read the record.
 //
 // append leaves an item's expiration as it was, and a login cannot tell
 // what it is without another round trip, so index items are stored with
 // none (0): they go when they are compacted empty or evicted. Compaction
-// rewrites the item with gets and cas, dropping the entries whose deadline
-// has passed, the superseded ones, and those of records deleted or moved to
-// another user, but only entries written long enough ago that no save which
-// wrote them can still be about to write its record (see settled). It
-// happens at a listing that finds entries to drop, and at a login that the
-// server refuses to append to because the item is at its size limit.
+// rewrites the item with gets and cas, dropping the superseded entries and
+// those of records expired, deleted or moved to another user, but only
+// entries written long enough ago that no save which wrote them can still
+// be about to write its record (see settled). It happens at a listing that
+// finds entries to drop (it has read every record listed), and at a login
+// that the server refuses to append to because the item is at its size
+// limit (which reads the records then, see live).
 const indexVersion = 1
-
-// entrySlackMin is the least time by which an index entry outlives the
-// expiry it was written for; the slack is otherwise the record's lifetime
-// at the time, so that keep-alives move the entry about once per lifetime.
-const entrySlackMin = 5 * time.Second
 
 // indexRetries bounds the attempts of one compaction of an index item
 // that concurrent logins of the same user keep changing.
@@ -54,9 +51,8 @@ const indexRetries = 64
 var _ sessionplus.UserIndex = (*Store)(nil)
 
 type entry struct {
-	token    string
-	deadline int64 // Unix seconds
-	written  int64 // Unix seconds
+	token   string
+	written int64 // Unix seconds
 }
 
 // indexKey returns the key of user's index item among the records of key
@@ -78,13 +74,6 @@ func prefixOf(token string) string {
 	return token[:i]
 }
 
-// entryDeadline returns the deadline of the index entry of a record that
-// expires at expiry, saved at now.
-func entryDeadline(expiry, now time.Time) time.Time {
-	slack := max(expiry.Sub(now), entrySlackMin)
-	return time.Unix(expiry.Add(slack).Unix()+1, 0)
-}
-
 func encodeIndex(entries []entry) []byte {
 	b := []byte{indexVersion}
 	for _, e := range entries {
@@ -97,7 +86,7 @@ func encodeIndex(entries []entry) []byte {
 func appendEntry(b []byte, e entry) []byte {
 	b = binary.AppendUvarint(b, uint64(len(e.token)))
 	b = append(b, e.token...)
-	b = binary.BigEndian.AppendUint64(b, uint64(e.deadline))
+	b = binary.BigEndian.AppendUint64(b, noDeadline)
 	return binary.BigEndian.AppendUint64(b, uint64(e.written))
 }
 
@@ -117,8 +106,7 @@ func decodeIndex(b []byte) ([]entry, error) {
 		rest = rest[k:]
 		e := entry{token: string(rest[:n])}
 		rest = rest[n:]
-		e.deadline = int64(binary.BigEndian.Uint64(rest))
-		e.written = int64(binary.BigEndian.Uint64(rest[8:]))
+		e.written = int64(binary.BigEndian.Uint64(rest[8:])) // rest[:8] is reserved: see noDeadline
 		rest = rest[16:]
 		entries = append(entries, e)
 	}
@@ -126,14 +114,10 @@ func decodeIndex(b []byte) ([]entry, error) {
 }
 
 // merge returns the entries of entries, one per token, in the order of
-// their tokens' first entries, but those whose deadline has passed at now.
-// Where a token has several, the later entries supersede the earlier ones:
-// the merged entry holds until the latest of their deadlines and was
-// written at the latest of their times. (The latest deadline, not the last
-// one: two saves of one record racing may append their entries in one
-// order and write the record in the other, and the record then holds the
-// deadline of the entry appended first.)
-func merge(entries []entry, now time.Time) []entry {
+// their tokens' first entries. Where a token has several, the merged entry
+// was written at the latest of their times, so that it settles only once
+// the last save that wrote one has (see settled).
+func merge(entries []entry) []entry {
 	at := make(map[string]int, len(entries))
 	var out []entry
 	for _, e := range entries {
@@ -143,10 +127,9 @@ func merge(entries []entry, now time.Time) []entry {
 			out = append(out, e)
 			continue
 		}
-		out[i].deadline = max(out[i].deadline, e.deadline)
 		out[i].written = max(out[i].written, e.written)
 	}
-	return slices.DeleteFunc(out, func(e entry) bool { return e.deadline <= now.Unix() })
+	return out
 }
 
 // remember notes prefix as a key prefix whose index items UserRecords
@@ -168,14 +151,14 @@ func (s *Store) knownPrefixes() []string {
 	return out
 }
 
-// indexUnder lists token in user's index item of token's key prefix until
-// deadline, before the record under token is written with that owner. It
+// indexUnder lists token in user's index item of token's key prefix,
+// before the record under token is written as user's. It
 // appends the entry to the item: one round trip. memcached refuses the
 // append (NOT_STORED) when there is no item, and then indexUnder adds one
 // holding the entry; when a concurrent login added it first (NOT_STORED
 // again), it appends once more. A third refusal is an item at the server's
 // size limit, which indexUnder compacts with the entry in it.
-func (s *Store) indexUnder(ctx context.Context, user, token string, deadline time.Time) error {
+func (s *Store) indexUnder(ctx context.Context, user, token string) error {
 	prefix := prefixOf(token)
 	key := indexKey(prefix, user)
 	if !validKey(key) {
@@ -183,7 +166,7 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 			len(prefix), len(key), MaxKeyLen)
 	}
 	s.remember(prefix)
-	e := entry{token: token, deadline: deadline.Unix(), written: time.Now().Unix()}
+	e := entry{token: token, written: time.Now().Unix()}
 	tail := appendEntry(nil, e)
 	for _, step := range []struct {
 		op  string
@@ -209,9 +192,10 @@ func (s *Store) indexUnder(ctx context.Context, user, token string, deadline tim
 }
 
 // compact rewrites user's index item under key with e in it, with gets and
-// cas (add where there is none), dropping what merge drops and, when the
-// item would still be over max_item_size, the settled entries whose
-// records are gone or not user's. It retries when a concurrent login
+// cas (add where there is none), dropping the superseded entries (see
+// merge) and, when the item would still be over max_item_size, the
+// settled entries whose records are gone, expired or not user's (see
+// live). It retries when a concurrent login
 // changed the item in between.
 func (s *Store) compact(ctx context.Context, user, key string, e entry) error {
 	for attempt := 0; ; attempt++ {
@@ -227,8 +211,7 @@ func (s *Store) compact(ctx context.Context, user, key string, e entry) error {
 				return err
 			}
 		}
-		now := time.Now()
-		entries = merge(append(entries, e), now)
+		entries = merge(append(entries, e))
 		value := encodeIndex(entries)
 		if s.checkSize(key, value) != nil {
 			if entries, err = s.live(user, entries); err != nil {
@@ -296,9 +279,9 @@ func (s *Store) settled(e entry, now time.Time) bool {
 }
 
 // stale reports whether e, of user's index, lists no live record of user
-// any more (it is the record under e's token, it if any).
+// any more (it is the record under e's token, it if any), nor can again.
 func (s *Store) stale(e entry, it *gomemcache.Item, user string, now time.Time) bool {
-	return e.deadline <= now.Unix() || (s.settled(e, now) && !owns(it, user, now))
+	return s.settled(e, now) && !owns(it, user, now)
 }
 
 // owns reports whether it holds a live record of user.
@@ -306,8 +289,8 @@ func owns(it *gomemcache.Item, user string, now time.Time) bool {
 	if it == nil {
 		return false
 	}
-	rec, o, err := decodeItem(it.Value)
-	return err == nil && o.user == user && now.Before(rec.Expiry)
+	rec, u, err := decodeItem(it.Value)
+	return err == nil && u == user && now.Before(rec.Expiry)
 }
 
 // UserRecords returns the live records indexed under user; see
@@ -316,8 +299,8 @@ func owns(it *gomemcache.Item, user string, now time.Time) bool {
 // root package calls at startup, and those of the records it indexed), then
 // the records it lists, with one get of all of them, and returns those
 // that are live and still the user's. Two round trips; when it found
-// entries to drop (past their deadline, superseded, or settled ones of
-// records that are gone or no longer the user's), a third compacts the
+// entries to drop (superseded ones, or settled ones of records that are
+// gone, expired or no longer the user's), a third compacts the
 // index item with cas (skipped if a login appended to it meanwhile). A
 // store that knows no key prefix returns an error.
 func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.UserRecord, error) {
@@ -365,7 +348,7 @@ func (s *Store) UserRecords(ctx context.Context, user string) ([]sessionplus.Use
 		}
 		now := time.Now()
 		for key, entries := range lists {
-			merged := merge(entries, now)
+			merged := merge(entries)
 			for _, e := range merged {
 				it := items[e.token]
 				if !owns(it, user, now) {

@@ -1,12 +1,15 @@
 package memcache
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,10 +123,9 @@ func newCountingSelector(t *testing.T) *Selector {
 }
 
 // TestUserRoundTrips shows what the index costs, in round trips to
-// memcached: nothing for a save that keeps the user and the entry's
-// deadline; one append to the index item for a login, and for a
-// keep-alive that moves the record past its entry's deadline (about once
-// per session lifetime); and an add too for the first login of a user.
+// memcached: nothing for a save that keeps the user, a keep-alive
+// included, however far it moves the expiry; one append to the index item
+// for a login; and an add too for the first login of a user.
 func TestUserRoundTrips(t *testing.T) {
 	plain := plainClient(t)
 	sel := newCountingSelector(t)
@@ -139,9 +141,9 @@ func TestUserRoundTrips(t *testing.T) {
 	}{
 		{"the user's first login, a Create (append refused: no index item; add of the index, set)", tok, login(alice, in(time.Hour)), 3},
 		{"a Write that keeps the user (gets, cas)", tok, sessionplus.Update{Kind: sessionplus.Write, Set: map[string][]byte{"a": []byte("1")}, Expiry: in(90 * time.Minute)}, 2},
-		{"a Touch within the entry's deadline (gat, append)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(2 * time.Hour)}, 2},
-		{"a Touch past the entry's deadline (gat, gets, append to the index, cas)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(3 * time.Hour)}, 4},
-		{"a Touch within the moved deadline (gat, append)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(4 * time.Hour)}, 2},
+		{"a Touch (append, touch)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(2 * time.Hour)}, 2},
+		{"a Touch past twice the record's first lifetime (append, touch)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(3 * time.Hour)}, 2},
+		{"a Touch a month ahead (append, touch)", tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(31 * 24 * time.Hour)}, 2},
 		{"a second login of the user, a Create (append to the index, set): one more than without", other, login(alice, in(time.Hour)), 2},
 		{"bob's first login, a Create (append refused, add, set)", third, login(bob, in(time.Hour)), 3},
 		{"a Write with SetUser, a login as another user (gets, append to the index, cas): one more than without", tok, sessionplus.Update{Kind: sessionplus.Write, User: bob, SetUser: true, Expiry: in(time.Hour)}, 3},
@@ -162,41 +164,129 @@ func TestUserRoundTrips(t *testing.T) {
 	}
 }
 
-// TestIndexDropsExpiredEntries shows that an index item does not grow with
-// the logins of a user: an update drops the entries whose deadline has
-// passed, which is soon after their records expire.
+// TestIndexDropsExpiredEntries shows that an index item does not keep the
+// entries of records that expired: a listing drops them once settled, and
+// the login after it finds the item with its own entry alone.
 func TestIndexDropsExpiredEntries(t *testing.T) {
 	if testing.Short() {
-		t.Skip("waits about 13 seconds for index entries to expire; skipped under -short")
+		t.Skip("waits about 2 seconds for records to expire; skipped under -short")
 	}
 	c := plainClient(t)
 	st := New(c, nil)
 	prefix, token := keys(t, c)
 	user := newUser(t, c, prefix)
-	var last int64
+	var toks []string
 	for range 5 {
-		mustSave(t, st, token(), login(user, in(6*time.Second)))
+		toks = append(toks, token())
+		mustSave(t, st, toks[len(toks)-1], login(user, in(5*time.Second)))
 	}
-	es := entries(t, c, prefix, user)
-	if len(es) != 5 {
+	if es := entries(t, c, prefix, user); len(es) != 5 {
 		t.Fatalf("index after 5 logins holds %d entries, want 5", len(es))
 	}
-	for _, e := range es {
-		last = max(last, e.deadline)
+	for _, tok := range toks {
+		for {
+			_, err := c.Get(tok)
+			if errors.Is(err, gomemcache.ErrCacheMiss) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
 	}
-	if d := time.Until(time.Unix(last, 0)); d > 6*time.Second+2*entrySlackMin {
-		t.Fatalf("the entries of records that expire in 6s hold for %v", d)
-	}
-	for time.Now().Unix() <= last {
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
+	age(t, c, prefix, user, st.timeout+2*time.Minute)
 	if got := listed(t, st, user); len(got) != 0 {
 		t.Errorf("UserRecords after the records expired = %d records, want none", len(got))
+	}
+	if es := entries(t, c, prefix, user); len(es) != 0 {
+		t.Errorf("index after a listing of settled entries of expired records holds %d entries, want none", len(es))
 	}
 	tok := token()
 	mustSave(t, st, tok, login(user, in(time.Hour)))
 	if es := entries(t, c, prefix, user); len(es) != 1 || es[0].token != tok {
-		t.Errorf("index after a login once the other entries' deadline passed holds %d entries, want the new login's alone", len(es))
+		t.Errorf("index after the next login holds %d entries, want the new login's alone", len(es))
+	}
+}
+
+// TestKeptAliveStaysListed shows that a record kept alive past the expiry
+// it was created with stays listed, by the index it was listed in at its
+// login, once that expiry has passed; and that a listing that compacts the
+// index, its entries settled, keeps its entry.
+func TestKeptAliveStaysListed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits about 5 seconds for the record's first expiry; skipped under -short")
+	}
+	c := plainClient(t)
+	st := New(c, nil)
+	prefix, token := keys(t, c)
+	user := newUser(t, c, prefix)
+	tok, gone := token(), token()
+	first := in(5 * time.Second) // the shortest lifetime memcached stores (see expiration)
+	mustSave(t, st, tok, login(user, first))
+	mustSave(t, st, gone, login(user, in(time.Hour)))
+	mustSave(t, st, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(time.Hour)})
+	if err := st.Delete(t.Context(), gone); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got := listed(t, st, user)
+		if _, ok := got[tok]; !ok {
+			t.Fatalf("UserRecords %v after the record's first expiry does not list the record kept alive: RevokeUser would leave it logged in",
+				time.Since(first).Round(time.Millisecond))
+		}
+		if time.Now().After(first.Add(time.Second)) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // poll interval
+	}
+	age(t, c, prefix, user, st.timeout+2*time.Minute)
+	if got := listed(t, st, user); len(got) != 1 || got[tok].Expiry.Before(in(50*time.Minute)) {
+		t.Errorf("UserRecords of settled entries = %v, want the record kept alive, with its later expiry", got)
+	}
+	if es := entries(t, c, prefix, user); len(es) != 1 || es[0].token != tok {
+		t.Errorf("index after a listing compacted it holds %v, want the entry of the record kept alive alone", es)
+	}
+}
+
+// TestLoginDuringCompaction shows that a login that appends its entry
+// between a listing's read of the index item and its compaction of it is
+// not lost: the compaction's cas fails, and the entry stays.
+func TestLoginDuringCompaction(t *testing.T) {
+	c := plainClient(t)
+	plain := New(c, nil)
+	prefix, token := keys(t, c)
+	user := newUser(t, c, prefix)
+	old, fresh := token(), token()
+	mustSave(t, plain, old, login(user, in(time.Hour)))
+	if err := plain.Delete(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	age(t, c, prefix, user, plain.timeout+2*time.Minute) // old's entry is stale: the listing compacts
+	sel := newCountingSelector(t)
+	sel.Key = indexKey(prefix, user)
+	var loginErr error
+	sel.Hook = func(_ string, n int) error {
+		if n == 2 { // the listing's cas of the index item, after its get
+			_, loginErr = plain.Save(t.Context(), fresh, login(user, in(time.Hour)))
+		}
+		return nil
+	}
+	st := New(testClient(t, sel), nil)
+	if err := st.CheckKeyPrefix(prefix); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(t, st, user); len(got) != 0 {
+		t.Errorf("UserRecords before the login = %v, want none", got)
+	}
+	if loginErr != nil {
+		t.Fatalf("the login during the listing: %v", loginErr)
+	}
+	if sel.Count() != 2 {
+		t.Fatalf("the listing sent %d commands for the index item, want 2 (get, cas)", sel.Count())
+	}
+	if got := listed(t, plain, user); len(got) != 1 || got[fresh].Expiry.IsZero() {
+		t.Errorf("UserRecords after a login during a compaction = %v, want the login's record", got)
 	}
 }
 
@@ -244,12 +334,12 @@ func TestIndexFull(t *testing.T) {
 	user := newUser(t, c, prefix)
 	// Fill the index item, with entries of no record written now, to
 	// within one entry of the server's limit (1 MiB).
-	e := entry{token: prefix + ":" + strings.Repeat("x", 43), deadline: in(time.Hour).Unix(), written: time.Now().Unix()}
+	e := entry{token: prefix + ":" + strings.Repeat("x", 43), written: time.Now().Unix()}
 	size := len(appendEntry(nil, e))
 	var es []entry
 	for n := (1 << 20) / size; ; n-- {
 		for len(es) < n {
-			es = append(es, entry{token: token(), deadline: e.deadline, written: e.written})
+			es = append(es, entry{token: token(), written: e.written})
 		}
 		es = es[:n]
 		err := c.Set(&gomemcache.Item{Key: indexKey(prefix, user), Value: encodeIndex(es)})
@@ -276,8 +366,8 @@ func TestIndexFull(t *testing.T) {
 }
 
 // TestIndexFirst shows that a save whose index update fails leaves the
-// record as it was: never stored past its entry's deadline, nor under a
-// user whose index does not list it.
+// record as it was: never stored under a user whose index does not list
+// it; and that a keep-alive, which needs no index, does not fail with it.
 func TestIndexFirst(t *testing.T) {
 	c := plainClient(t)
 	plain := New(c, nil)
@@ -297,7 +387,6 @@ func TestIndexFirst(t *testing.T) {
 	}
 	st := New(testClient(t, sel), nil)
 	for _, u := range []sessionplus.Update{
-		{Kind: sessionplus.Touch, Expiry: in(3 * time.Hour)},
 		{Kind: sessionplus.Write, User: bob, SetUser: true, Expiry: in(time.Hour)},
 		{Kind: sessionplus.Create, User: bob, Expiry: in(time.Hour), Set: map[string][]byte{"a": []byte("1")}},
 	} {
@@ -308,10 +397,15 @@ func TestIndexFirst(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec, o, err := decodeItem(it.Value)
-		if err != nil || o.user != alice || rec.Expiry.Unix() != expiry.Unix() {
-			t.Errorf("record after a Save (%v) whose index update failed: user %q, expiry %v, %v; want alice's, unchanged", u.Kind, o.user, rec.Expiry, err)
+		rec, user, err := decodeItem(it.Value)
+		if err != nil || user != alice || rec.Expiry.Unix() != expiry.Unix() {
+			t.Errorf("record after a Save (%v) whose index update failed: user %q, expiry %v, %v; want alice's, unchanged", u.Kind, user, rec.Expiry, err)
 		}
+	}
+	touched := in(3 * time.Hour)
+	mustSave(t, st, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: touched})
+	if rec, err := plain.Load(t.Context(), tok); err != nil || rec.Expiry.Unix() != touched.Unix() {
+		t.Errorf("record after a keep-alive with the index's server down: expiry %v, %v; want %v", rec.Expiry, err, touched)
 	}
 	if got := listed(t, plain, alice); len(got) != 1 {
 		t.Errorf("UserRecords of alice = %d records, want 1", len(got))
@@ -365,5 +459,62 @@ func TestConcurrentLogins(t *testing.T) {
 	}
 	if trips > 3*n {
 		t.Errorf("%d concurrent logins took %d round trips to the index item, want at most 3 each (append, add, append)", n, trips)
+	}
+}
+
+// countingConn counts the bytes read from the server.
+type countingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// TestKeepAliveReadsNoValue shows that a keep-alive reads nothing of the
+// record, as DESIGN.md asks ("the keep-alive needs no read"), with a user
+// index as without: of a record of 500 KiB, a Touch reads memcached's
+// short answers alone, under 1 KiB, and a Load (the control) the whole
+// record.
+func TestKeepAliveReadsNoValue(t *testing.T) {
+	var read atomic.Int64
+	c := plainClient(t)
+	var d net.Dialer
+	c.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{conn, &read}, nil
+	}
+	st := New(c, nil)
+	ctx := t.Context()
+	prefix, token := keys(t, c)
+	const size = 500 << 10
+	for _, user := range []string{"", newUser(t, c, prefix)} {
+		tok := token()
+		u := login(user, in(time.Hour))
+		u.Set = map[string][]byte{"blob": make([]byte, size)}
+		mustSave(t, st, tok, u)
+		for i := range 3 {
+			before := read.Load()
+			mustSave(t, st, tok, sessionplus.Update{Kind: sessionplus.Touch, Expiry: in(time.Duration(2+i) * time.Hour)})
+			n := read.Load() - before
+			if n >= 1<<10 {
+				t.Errorf("keep-alive %d of a record of %d bytes (user %q) read %d bytes from memcached, want under 1 KiB: it must not read the record", i+1, size, user, n)
+			}
+			t.Logf("keep-alive %d (user %q): %d bytes read", i+1, user, n)
+		}
+		before := read.Load()
+		rec, err := st.Load(ctx, tok)
+		if err != nil || len(rec.Values["blob"]) != size {
+			t.Fatalf("Load: %d bytes, %v", len(rec.Values["blob"]), err)
+		}
+		if n := read.Load() - before; n < size {
+			t.Errorf("Load of a record of %d bytes read %d bytes: the count misses reads", size, n)
+		}
 	}
 }
