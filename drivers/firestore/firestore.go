@@ -2,8 +2,6 @@ package firestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"math"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/internal/owned"
+	"github.com/sessionplus/sessionplus/internal/userkey"
 )
 
 // Name is the session_type under which the driver registers.
@@ -464,24 +463,12 @@ func newDoc(u sessionplus.Update) map[string]any {
 	return doc
 }
 
-// userValue is how a user key is stored in the user field: the key
-// itself, or "\x01sha256:" and the base64url of its SHA-256 for a key that
-// a Firestore query cannot take as it is (not valid UTF-8, or over
-// maxUserBytes: Firestore indexes at most 1500 bytes of a value), and for
-// a key that begins with that prefix, so that no two keys are stored
-// alike.
+// userValue is how a user key is stored in the user field:
+// [userkey.Stored] with the rule that a Firestore query takes only valid
+// UTF-8 (and at most 1500 bytes, which Stored's 512 keeps inside).
 func userValue(user string) string {
-	if utf8.ValidString(user) && len(user) <= maxUserBytes && !strings.HasPrefix(user, userDigestPrefix) {
-		return user
-	}
-	sum := sha256.Sum256([]byte(user))
-	return userDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+	return userkey.Stored(user, utf8.ValidString)
 }
-
-const (
-	maxUserBytes     = 512
-	userDigestPrefix = "\x01sha256:"
-)
 
 // fieldUpdates returns the updates of a Write: one field path per field
 // set or deleted, the user with SetUser, and the expiry (only the expiry

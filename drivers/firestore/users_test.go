@@ -1,10 +1,13 @@
 package firestore_test
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/userkey"
 )
 
 // TestUserField: the user is the document's own field "user", set by a
@@ -48,5 +51,50 @@ func TestUserField(t *testing.T) {
 	}
 	if recs, err := st.UserRecords(ctx, odd); err != nil || len(recs) != 1 || recs[0].Token != tok2 {
 		t.Errorf("UserRecords of a user key that is not UTF-8 = %v, %v; want the one record", recs, err)
+	}
+}
+
+// TestUserKeyOfAnotherUsersDigest: user B whose key is the very digest
+// that user A's long key is stored as in the user field never reaches A's
+// records, and A never reaches B's: B's key is hashed again.
+func TestUserKeyOfAnotherUsersDigest(t *testing.T) {
+	c := newClient(t)
+	st, coll := newStore(t, c)
+	ctx := t.Context()
+	a := "long-" + token()
+	a += strings.Repeat("a", 600-len(a))
+	b := userkey.Stored(a, utf8.ValidString)
+	tokA, tokB := token(), token()
+	create := func(tok, user, who string) {
+		t.Helper()
+		u := sessionplus.Update{Kind: sessionplus.Create, Set: vals("who", who), Expiry: time.Now().Add(time.Hour), User: user}
+		if _, err := st.Save(ctx, tok, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func(user string) []string {
+		t.Helper()
+		recs, err := st.UserRecords(ctx, user)
+		if err != nil {
+			t.Fatalf("UserRecords: %v", err)
+		}
+		toks := make([]string, len(recs))
+		for i, r := range recs {
+			toks[i] = r.Token
+		}
+		return toks
+	}
+	create(tokA, a, "a")
+	if got := rawDoc(t, c, coll, tokA)["user"]; got != b {
+		t.Fatalf("A's user field is %q, want userkey.Stored(A) = %q", got, b)
+	}
+	if got := listed(b); len(got) != 0 {
+		t.Errorf("UserRecords(B), B being A's stored digest, = %v; want none of A's records", got)
+	}
+	create(tokB, b, "b")
+	for user, want := range map[string]string{a: tokA, b: tokB} {
+		if got := listed(user); len(got) != 1 || got[0] != want {
+			t.Errorf("UserRecords(%.20q...) = %v, want only %s", user, got, want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sessionplus/sessionplus"
+	"github.com/sessionplus/sessionplus/internal/userkey"
 )
 
 // SQLSTATE codes the driver tells apart.
@@ -321,28 +321,16 @@ func (s *Store) fail(ctx context.Context, op, token string, err error) error {
 	return &opError{msg: "postgres: " + op + ": " + msg, err: err}
 }
 
-// userDigestPrefix starts the user_key of a user whose key is not stored
-// as it is (see userColumn).
-const userDigestPrefix = "\x01sha256:"
-
-// maxUserLen is the longest user key that user_key holds as it is.
-const maxUserLen = 512
-
 // userColumn returns the value of the user_key column for user: NULL for
-// no user; the key itself where it is valid UTF-8 without NUL (which text
-// cannot hold otherwise), at most maxUserLen bytes (an entry of the index
-// holds about 2700) and does not start with userDigestPrefix; any other
-// key as userDigestPrefix and the base64url of its SHA-256. The column is
-// only ever compared for equality, so the digest does as well as the key.
+// no user, otherwise [userkey.Stored] with validText, so the key itself
+// where text can hold it, it is at most 512 bytes (an entry of the index
+// holds about 2700) and it does not look like a digest, and its digest
+// form otherwise.
 func userColumn(user string) any {
 	if user == "" {
 		return nil
 	}
-	if len(user) <= maxUserLen && validText(user) && !strings.HasPrefix(user, userDigestPrefix) {
-		return user
-	}
-	sum := sha256.Sum256([]byte(user))
-	return userDigestPrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+	return userkey.Stored(user, validText)
 }
 
 // validText reports whether PostgreSQL's text (and jsonb's) can hold s.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +18,7 @@ import (
 	"github.com/sessionplus/sessionplus"
 	"github.com/sessionplus/sessionplus/drivers/drivertest"
 	"github.com/sessionplus/sessionplus/drivers/postgres"
+	"github.com/sessionplus/sessionplus/internal/userkey"
 )
 
 // oldSchema is the table as the driver made it before it indexed users
@@ -395,6 +397,41 @@ func TestUserKeysTextCannotHold(t *testing.T) {
 		got := listed(t, st, u)
 		if len(got) != 1 || got[tokens[i]]["n"] != fmt.Sprint(i) {
 			t.Errorf("UserRecords of the user key #%d (%d bytes) = %v, want its one record, n=%d", i, len(u), got, i)
+		}
+	}
+}
+
+// TestUserKeyOfAnotherUsersDigest: user B whose key is the very digest
+// that user A's long key is stored as in user_key never reaches A's
+// records, and A never reaches B's: B's key is hashed again.
+func TestUserKeyOfAnotherUsersDigest(t *testing.T) {
+	pool := connect(t)
+	table := newTable(t, pool)
+	st := newStore(t, pool, &postgres.Options{Logger: discard, Table: table})
+	ctx := t.Context()
+	a := randomName("long-")
+	a += strings.Repeat("a", 600-len(a))
+	b := userkey.Stored(a, func(s string) bool { return utf8.ValidString(s) && !strings.Contains(s, "\x00") })
+	tokA, tokB := randomName("test:"), randomName("test:")
+	if _, err := st.Save(ctx, tokA, createFor(a, map[string][]byte{"who": []byte("a")}, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var column string
+	if err := pool.QueryRow(ctx, "SELECT user_key FROM "+pgx.Identifier{table}.Sanitize()+" WHERE token = $1", tokA).Scan(&column); err != nil {
+		t.Fatal(err)
+	}
+	if column != b {
+		t.Fatalf("A's user_key is %q, want userkey.Stored(A) = %q", column, b)
+	}
+	if got := listed(t, st, b); len(got) != 0 {
+		t.Errorf("UserRecords(B), B being A's stored digest, = %v; want none of A's records", got)
+	}
+	if _, err := st.Save(ctx, tokB, createFor(b, map[string][]byte{"who": []byte("b")}, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]string{a: tokA, b: tokB} {
+		if got := listed(t, st, user); len(got) != 1 || got[want] == nil {
+			t.Errorf("UserRecords(%.20q...) = %v, want only %s", user, got, want)
 		}
 	}
 }
