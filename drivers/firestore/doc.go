@@ -143,7 +143,9 @@
 // The store implements [sessionplus.UserIndex] (see Config.UserField): a
 // record of a logged-in user carries the user in the document's top-level
 // field "user" (the user key; "\x01sha256:" and its digest for a key that
-// is not valid UTF-8 or over 512 bytes, as a query takes at most 1500),
+// is not valid UTF-8 or over 512 bytes, as a query takes at most 1500, and
+// for a key that starts with "\x01sha256:" itself, so that no user's key
+// names another user's records),
 // next to data and expires_at, so session fields (under data) can never
 // be mistaken for it. The write that saves the record sets it: a Create's
 // Set writes or drops it, a Write that changes the user updates or deletes
